@@ -1,0 +1,113 @@
+"""JSON Schema contracts from ``schemas/``: compiled once at start, with errors a person can act on.
+
+jsonschema's own messages print Python reprs ("True is not of type 'integer'"); here each error
+becomes ``{"field": "group_id", "message": "group_id must be an integer, got true"}``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+
+_TYPE_WORDS = {
+    "integer": "an integer",
+    "number": "a number",
+    "string": "a string",
+    "boolean": "true or false",
+    "object": "a JSON object",
+    "array": "an array",
+    "null": "null",
+}
+
+
+def load_validators(directory: Path = SCHEMA_DIR) -> dict[str, Draft202012Validator]:
+    """``{"study_session_create": validator, ...}`` for every ``*.json`` in ``directory``."""
+    validators = {}
+    for path in sorted(directory.glob("*.json")):
+        schema = json.loads(path.read_text(encoding="utf-8"))
+        Draft202012Validator.check_schema(schema)
+        validators[path.stem] = Draft202012Validator(schema, format_checker=FormatChecker())
+    return validators
+
+
+def describe(value: Any) -> str:
+    """A short phrase for what a client sent: ``true``, ``the string "1"``, ``1.5``..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        text = json.dumps(value if len(value) <= 40 else value[:37] + "...")
+        return f"the string {text}"
+    if isinstance(value, (int, float)):
+        text = repr(value)
+        return text if len(text) <= 40 else f"a number of {len(text)} characters"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    return type(value).__name__  # pragma: no cover - JSON has no other types
+
+
+def _field(error: ValidationError) -> str | None:
+    path = ".".join(str(part) for part in error.absolute_path)
+    return path or None
+
+
+def _subject(field: str | None) -> str:
+    return field if field else "the request body"
+
+
+def _messages(error: ValidationError) -> list[tuple[str | None, str]]:
+    field = _field(error)
+    subject = _subject(field)
+    keyword = error.validator
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if keyword == "required":
+        prefix = f"{field}." if field else ""
+        return [
+            (f"{prefix}{name}", f"{prefix}{name} is required")
+            for name in error.validator_value
+            if isinstance(error.instance, dict) and name not in error.instance
+        ]
+    if keyword == "additionalProperties":
+        allowed = ", ".join(schema.get("properties", {})) or "none"
+        prefix = f"{field}." if field else ""
+        return [
+            (f"{prefix}{name}", f"{prefix}{name} is not a known field (allowed: {allowed})")
+            for name in error.instance
+            if name not in schema.get("properties", {})
+        ]
+    if keyword == "type":
+        types = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+        wanted = " or ".join(_TYPE_WORDS.get(t, t) for t in types)
+        return [(field, f"{subject} must be {wanted}, got {describe(error.instance)}")]
+    if keyword in ("minimum", "maximum") and "minimum" in schema and "maximum" in schema:
+        return [
+            (
+                field,
+                f"{subject} must be from {schema['minimum']} to {schema['maximum']}, "
+                f"got {describe(error.instance)}",
+            )
+        ]
+    return [(field, f"{subject}: {error.message}")]
+
+
+def error_details(validator: Draft202012Validator, instance: Any) -> list[dict[str, str | None]]:
+    """Every way ``instance`` breaks the schema, one entry per field, in a stable order."""
+    seen: set[tuple[str | None, str]] = set()
+    details = []
+    for error in sorted(
+        validator.iter_errors(instance), key=lambda e: (list(map(str, e.absolute_path)), e.validator)
+    ):
+        for field, message in _messages(error):
+            if (field, message) not in seen:
+                seen.add((field, message))
+                details.append({"field": field, "message": message})
+    return details

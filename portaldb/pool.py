@@ -1,0 +1,61 @@
+"""The asyncpg connection pool, and what counts as "the database is unavailable"."""
+
+from __future__ import annotations
+
+import re
+
+import asyncpg
+
+# Faults that mean the database cannot be reached or cannot serve right now, as opposed to a bug in
+# a statement: refused or dropped connections, a server shutting down or starting up, too many
+# connections, a statement cut off by statement_timeout, or a wait for a pooled connection timing
+# out. A request that meets one is answered 503 with Retry-After instead of 500.
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,  # refused, reset, unreachable; also asyncpg's ConnectionDoesNotExistError path
+    TimeoutError,  # connect timeout, command_timeout, or pool.acquire(timeout=...)
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08
+    asyncpg.CannotConnectNowError,  # 57P03: starting up or shutting down
+    asyncpg.AdminShutdownError,  # 57P01
+    asyncpg.CrashShutdownError,  # 57P02
+    asyncpg.TooManyConnectionsError,  # 53300
+    asyncpg.QueryCanceledError,  # 57014: statement_timeout
+    asyncpg.ConnectionDoesNotExistError,  # the connection died mid-statement
+    asyncpg.InterfaceError,  # "pool is closing", "connection is closed"
+)
+
+_PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")
+
+
+def redact(dsn: str) -> str:
+    """The DSN with any password masked, for messages and logs."""
+    return _PASSWORD.sub(r"\1***@", dsn)
+
+
+async def create_pool(
+    dsn: str,
+    *,
+    min_size: int,
+    max_size: int,
+    connect_timeout: float,
+    statement_timeout: float,
+) -> asyncpg.Pool:
+    """A pool whose every connection has bounded connect and statement times.
+
+    A statement that runs longer than ``statement_timeout`` is cancelled by the server itself
+    (``statement_timeout``) and, should the server not answer, by asyncpg (``command_timeout``),
+    so a stuck query can never hold a connection forever.
+    """
+    statement_ms = str(max(1, int(statement_timeout * 1000)))
+    return await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        timeout=connect_timeout,
+        command_timeout=statement_timeout + 1,
+        max_inactive_connection_lifetime=300,
+        server_settings={
+            "application_name": "langportal",
+            "statement_timeout": statement_ms,
+            "idle_in_transaction_session_timeout": str(int(statement_ms) * 2),
+        },
+    )

@@ -1,0 +1,375 @@
+"""The language portal's API server: settings, start, graceful stop.
+
+    python server.py                      # embedded PostgreSQL in ./data, http://127.0.0.1:5000
+    python server.py --database-url URL   # your own PostgreSQL
+    python server.py --help               # every setting
+
+Other code (a test suite, say) builds the same application with :func:`make_app` and drives it
+in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import re
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import tornado.httpserver
+import tornado.netutil
+import tornado.web
+
+import handlers
+import portaldb
+
+log = logging.getLogger("portal")
+access_log = logging.getLogger("portal.access")
+
+PROJECT_DIR = Path(__file__).resolve().parent
+DEFAULT_DATA_DIR = PROJECT_DIR / "data"
+MAX_BODY_BYTES = 64 * 1024  # the API's limit: larger bodies are answered 413 in JSON
+HTTP_MAX_BODY_BYTES = 4 * 1024 * 1024  # past this the HTTP layer drops the connection unread
+HTTP_MAX_HEADER_BYTES = 32 * 1024
+_ORIGIN = re.compile(r"^https?://[^/\s?#]+$")
+
+
+class ConfigError(Exception):
+    """A setting is wrong, or a resource it names cannot be used; the message says how to fix it."""
+
+
+# -- the application ----------------------------------------------------------------------------
+
+
+class PortalApplication(tornado.web.Application):
+    """The Tornado application; it owns the database pool, the named SQL and the schema validators."""
+
+    def __init__(self, pool: asyncpg.Pool, **settings: Any) -> None:
+        super().__init__(handlers.routes(), **settings)
+        self.pool = pool
+        self.queries = portaldb.load_queries()
+        self.validators = handlers.load_validators()
+        self.in_flight = 0  # requests being handled now; shutdown waits for them
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def request_started(self) -> None:
+        self.in_flight += 1
+        self._idle.clear()
+
+    def request_finished(self) -> None:
+        self.in_flight -= 1
+        if not self.in_flight:
+            self._idle.set()
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the requests in flight to finish; True if they did."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+
+def make_app(
+    pool: asyncpg.Pool,
+    *,
+    cors_origins: Sequence[str] | None = None,
+    pool_timeout: float = 5.0,
+    retry_after: int = 1,
+    max_body_bytes: int = MAX_BODY_BYTES,
+) -> PortalApplication:
+    """The API as a Tornado application around an asyncpg ``pool`` whose schema is migrated.
+
+    ``cors_origins``: None lets any origin read responses (``*``); a list is an allowlist.
+    ``pool_timeout``: seconds a request waits for a free connection before a 503.
+    """
+    return PortalApplication(
+        pool,
+        cors_origins=None if cors_origins is None else frozenset(cors_origins),
+        pool_timeout=pool_timeout,
+        retry_after=retry_after,
+        max_body_bytes=max_body_bytes,
+        default_handler_class=handlers.NotFoundHandler,
+        log_function=log_request,
+        compress_response=False,
+    )
+
+
+def log_request(handler: tornado.web.RequestHandler) -> None:
+    """One access line per request; louder only for failures."""
+    status = handler.get_status()
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    if access_log.isEnabledFor(level):
+        request = handler.request
+        access_log.log(
+            level,
+            "%s %s %d %.1fms rid=%s",
+            request.method,
+            request.path,
+            status,
+            1000 * request.request_time(),
+            getattr(handler, "request_id", "-"),
+        )
+
+
+# -- settings -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Config:
+    host: str
+    port: int
+    database_url: str | None
+    data_dir: Path
+    cors_origins: tuple[str, ...] | None
+    pool_size: int
+    pool_timeout: float
+    statement_timeout: float
+    shutdown_grace: float
+    seed_demo: bool
+    log_level: str
+
+
+def _positive(kind: type, name: str) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{name} must be greater than 0, got {text!r}")
+        return value
+
+    return parse
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"the port must be a number from 1 to 65535, got {text!r}")
+    return int(text)
+
+
+def parse_cors_origins(text: str) -> tuple[str, ...] | None:
+    """``*`` (any origin) or a comma-separated allowlist of origins such as https://app.example."""
+    text = text.strip()
+    if text == "*":
+        return None
+    origins = tuple(part.strip().rstrip("/") for part in text.split(",") if part.strip())
+    if not origins:
+        raise argparse.ArgumentTypeError("CORS origins must be * or a comma-separated list of origins")
+    for origin in origins:
+        if not _ORIGIN.match(origin):
+            raise argparse.ArgumentTypeError(
+                f"{origin!r} is not an origin; write scheme://host[:port] with no path, "
+                "e.g. https://portal.example.com,http://localhost:3000"
+            )
+    return origins
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name) or default
+
+
+def parse_args(argv: Sequence[str] | None = None) -> Config:
+    parser = argparse.ArgumentParser(
+        prog="server.py",
+        description="Serve the language portal's API (POST /api/study_sessions and friends).",
+    )
+    parser.add_argument(
+        "--host",
+        default=_env("HOST", "127.0.0.1"),
+        help="address to listen on (HOST; default 127.0.0.1: this machine only)",
+    )
+    parser.add_argument(
+        "--port", type=_port, default=_env("PORT", "5000"), help="port to listen on (PORT; default 5000)"
+    )
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL") or None,
+        help="PostgreSQL to use, e.g. postgresql://user:pass@host:5432/db (DATABASE_URL); "
+        "unset: an embedded PostgreSQL keeping its data in --data-dir",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(_env("DATA_DIR", str(DEFAULT_DATA_DIR))),
+        help="folder of the embedded database (DATA_DIR; default ./data)",
+    )
+    parser.add_argument(
+        "--cors-origins",
+        type=parse_cors_origins,
+        default=_env("CORS_ORIGINS", "*"),
+        help="origins whose pages may call the API: * (default) or a comma-separated allowlist "
+        "(CORS_ORIGINS)",
+    )
+    parser.add_argument(
+        "--pool-size",
+        type=_positive(int, "the pool size"),
+        default=_env("POOL_SIZE", "10"),
+        help="database connections kept open (POOL_SIZE; default 10)",
+    )
+    parser.add_argument(
+        "--pool-timeout",
+        type=_positive(float, "the pool timeout"),
+        default=_env("POOL_TIMEOUT", "5"),
+        help="seconds a request waits for a free database connection before it is answered 503 "
+        "(POOL_TIMEOUT; default 5)",
+    )
+    parser.add_argument(
+        "--statement-timeout",
+        type=_positive(float, "the statement timeout"),
+        default=_env("STATEMENT_TIMEOUT", "5"),
+        help="seconds before a statement is cancelled (STATEMENT_TIMEOUT; default 5)",
+    )
+    parser.add_argument(
+        "--shutdown-grace",
+        type=_positive(float, "the shutdown grace"),
+        default=_env("SHUTDOWN_GRACE", "10"),
+        help="seconds in-flight requests get to finish on SIGTERM (default 10)",
+    )
+    parser.add_argument(
+        "--seed-demo",
+        action="store_true",
+        help="load the demo data into an empty database given by --database-url "
+        "(the embedded one always gets it)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default=_env("LOG_LEVEL", "INFO"),
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="INFO logs one line per request (LOG_LEVEL)",
+    )
+    args = parser.parse_args(argv)
+    if args.database_url and not re.match(r"^postgres(ql)?://", args.database_url):
+        parser.error(
+            "the database URL must start with postgresql:// (e.g. postgresql://user@localhost:5432/db)"
+        )
+    return Config(
+        host=args.host,
+        port=args.port,
+        database_url=args.database_url,
+        data_dir=args.data_dir,
+        cors_origins=args.cors_origins,
+        pool_size=args.pool_size,
+        pool_timeout=args.pool_timeout,
+        statement_timeout=args.statement_timeout,
+        shutdown_grace=args.shutdown_grace,
+        seed_demo=args.seed_demo,
+        log_level=args.log_level,
+    )
+
+
+# -- start and stop -----------------------------------------------------------------------------
+
+
+async def open_database(dsn: str, config: Config, *, seed_demo: bool) -> asyncpg.Pool:
+    """Connect, migrate, optionally seed; a :class:`ConfigError` saying what to fix on failure."""
+    where = portaldb.redact(dsn)
+    try:
+        pool = await portaldb.create_pool(
+            dsn,
+            min_size=min(2, config.pool_size),
+            max_size=config.pool_size,
+            connect_timeout=10,
+            statement_timeout=config.statement_timeout,
+        )
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
+        raise ConfigError(
+            f"cannot connect to the database at {where}: {exc or type(exc).__name__}. Check "
+            "--database-url / DATABASE_URL, or unset it to use the embedded database"
+        ) from None
+    try:
+        async with pool.acquire() as conn:
+            applied = await portaldb.migrate(conn, portaldb.load_queries(), seed_demo=seed_demo)
+    except portaldb.MigrationError as exc:
+        await pool.close()
+        raise ConfigError(str(exc)) from None
+    except asyncpg.PostgresError as exc:
+        await pool.close()
+        raise ConfigError(f"cannot bring the database at {where} up to date: {exc}") from None
+    if applied:
+        log.info("database migrated: %s", ", ".join(applied))
+    return pool
+
+
+async def serve(config: Config) -> None:
+    embedded = None
+    pool = None
+    try:
+        if config.database_url:
+            dsn = config.database_url
+        else:
+            embedded = portaldb.EmbeddedPostgres(config.data_dir)
+            await asyncio.to_thread(embedded.start)
+            dsn = embedded.dsn
+        pool = await open_database(dsn, config, seed_demo=config.seed_demo or embedded is not None)
+        app = make_app(pool, cors_origins=config.cors_origins, pool_timeout=config.pool_timeout)
+        server = tornado.httpserver.HTTPServer(
+            app,
+            max_body_size=HTTP_MAX_BODY_BYTES,
+            max_header_size=HTTP_MAX_HEADER_BYTES,
+            idle_connection_timeout=60,
+            body_timeout=30,
+        )
+        try:
+            server.add_sockets(tornado.netutil.bind_sockets(config.port, config.host, backlog=4096))
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {config.host}:{config.port}: {exc.strerror}; stop the program "
+                "using that port or choose another with --port"
+            ) from None
+        where = "embedded PostgreSQL, data in " + str(embedded.data_dir) if embedded else portaldb.redact(dsn)
+        log.info("listening on http://%s:%d (database: %s)", config.host, config.port, where)
+        await _wait_for_stop_signal()
+        log.info("stopping: no new connections; waiting for %d request(s) in flight", app.in_flight)
+        server.stop()
+        if not await app.wait_idle(config.shutdown_grace):
+            log.warning("%d request(s) still running after the grace period; closing them", app.in_flight)
+        await asyncio.wait_for(server.close_all_connections(), timeout=5)
+    finally:
+        if pool is not None:
+            try:
+                await asyncio.wait_for(pool.close(), timeout=5)
+            except TimeoutError:
+                pool.terminate()
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+    log.info("stopped")
+
+
+async def _wait_for_stop_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    config = parse_args(argv)
+    logging.basicConfig(
+        level=config.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        asyncio.run(serve(config))
+    except (ConfigError, portaldb.EmbeddedPostgresError) as exc:
+        print(f"server.py: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
