@@ -69,10 +69,10 @@ class PortalApplication(tornado.web.Application):
         if not self.in_flight:
             self._idle.set()
 
-    async def wait_idle(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for the requests in flight to finish; True if they did."""
+    async def wait_idle(self, grace: float) -> bool:
+        """Wait up to ``grace`` seconds for the requests in flight to finish; True if they did."""
         try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
+            await asyncio.wait_for(self._idle.wait(), grace)
         except TimeoutError:
             return False
         return True
