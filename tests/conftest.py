@@ -20,6 +20,7 @@ from typing import Any
 import asyncpg
 import pytest
 import tornado.ioloop
+import tornado.testing
 
 import portaldb
 from portaldb.queries import Queries, parse
@@ -153,3 +154,11 @@ async def send(client: Any, method: str, path: str, body: Any = None, **kwargs: 
         **kwargs,
     )
     return Reply(response.code, response.headers, response.body or b"")
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A local port nothing listens on (bound, then released)."""
+    sock, port = tornado.testing.bind_unused_port()
+    sock.close()
+    return port

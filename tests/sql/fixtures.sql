@@ -18,3 +18,25 @@ SELECT id, group_id, study_activity_id, created_at FROM study_sessions WHERE id 
 
 -- name: all_study_session_ids
 SELECT id FROM study_sessions ORDER BY id;
+
+-- name: reset_scratch_schema
+DROP SCHEMA IF EXISTS langportal_migration_test CASCADE;
+CREATE SCHEMA langportal_migration_test;
+
+-- name: drop_scratch_schema
+DROP SCHEMA IF EXISTS langportal_migration_test CASCADE;
+
+-- name: migration_versions
+SELECT version FROM schema_migrations ORDER BY version;
+
+-- name: corrupt_migration_checksum
+UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1;
+
+-- name: count_groups
+SELECT count(*) FROM groups;
+
+-- name: count_study_activities
+SELECT count(*) FROM study_activities;
+
+-- name: tables_in_schema
+SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1;

@@ -1,0 +1,104 @@
+"""Migrations (in order, each once, under a lock, checksummed) and the demo data set."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+
+import portaldb
+from portaldb.migrations import discover
+
+from .conftest import FIXTURE_SQL
+
+SCHEMA = "langportal_migration_test"
+
+
+@pytest.fixture
+def scratch(io_loop, pool, database_url):
+    """Connections whose tables live in an empty schema of their own."""
+    io_loop.run_sync(lambda: pool.execute(FIXTURE_SQL.reset_scratch_schema))
+    opened = []
+
+    async def connect() -> asyncpg.Connection:
+        conn = await asyncpg.connect(database_url, server_settings={"search_path": SCHEMA})
+        opened.append(conn)
+        return conn
+
+    yield connect
+
+    async def cleanup():
+        for conn in opened:
+            await conn.close()
+        await pool.execute(FIXTURE_SQL.drop_scratch_schema)
+
+    io_loop.run_sync(cleanup)
+
+
+async def test_migrations_apply_once(scratch):
+    conn = await scratch()
+    queries = portaldb.load_queries()
+    first = await portaldb.migrate(conn, queries)
+    assert first == [f"{m.version:04d}_{m.name}" for m in discover()]
+    assert await portaldb.migrate(conn, queries) == []
+    tables = [r["table_name"] for r in await conn.fetch(FIXTURE_SQL.tables_in_schema)]
+    assert {
+        "groups",
+        "study_activities",
+        "study_sessions",
+        "words",
+        "words_groups",
+        "word_review_items",
+    } <= set(tables)
+
+
+async def test_two_processes_starting_at_once_do_not_race(scratch):
+    queries = portaldb.load_queries()
+    conns = [await scratch() for _ in range(4)]
+    results = await asyncio.gather(*(portaldb.migrate(c, queries) for c in conns))
+    assert sorted(len(r) for r in results) == [0, 0, 0, len(discover())]
+    versions = [r["version"] for r in await conns[0].fetch(FIXTURE_SQL.migration_versions)]
+    assert versions == [m.version for m in discover()]
+
+
+async def test_an_edited_migration_is_refused(scratch):
+    conn = await scratch()
+    queries = portaldb.load_queries()
+    await portaldb.migrate(conn, queries)
+    await conn.execute(FIXTURE_SQL.corrupt_migration_checksum)
+    with pytest.raises(portaldb.MigrationError, match="was changed after it was applied"):
+        await portaldb.migrate(conn, queries)
+
+
+async def test_demo_data_loads_once_and_only_into_an_empty_database(scratch):
+    conn = await scratch()
+    queries = portaldb.load_queries()
+    await portaldb.migrate(conn, queries, seed_demo=True)
+    groups = await conn.fetchval(FIXTURE_SQL.count_groups)
+    activities = await conn.fetchval(FIXTURE_SQL.count_study_activities)
+    assert groups >= 2
+    assert activities >= 2
+    await portaldb.migrate(conn, queries, seed_demo=True)
+    assert await conn.fetchval(FIXTURE_SQL.count_groups) == groups
+
+
+async def test_no_demo_data_unless_asked(scratch):
+    conn = await scratch()
+    await portaldb.migrate(conn, portaldb.load_queries())
+    assert await conn.fetchval(FIXTURE_SQL.count_groups) == 0
+
+
+def test_named_queries_parse_strictly():
+    from portaldb.queries import parse
+
+    assert parse("-- header\n-- name: a\nSELECT 1;\n-- name: b\nSELECT 2;", "x.sql") == {
+        "a": "SELECT 1;",
+        "b": "SELECT 2;",
+    }
+    with pytest.raises(ValueError, match="used twice"):
+        parse("-- name: a\nSELECT 1;\n-- name: a\nSELECT 2;", "x.sql")
+    with pytest.raises(ValueError, match="before the first"):
+        parse("SELECT 0;\n-- name: a\nSELECT 1;", "x.sql")
+    with pytest.raises(ValueError, match="empty"):
+        parse("-- name: a\n\n-- name: b\nSELECT 1;", "x.sql")

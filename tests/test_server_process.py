@@ -1,0 +1,178 @@
+"""`python server.py` as a user runs it: embedded database, start, serve, stop, crash and restart."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import portaldb
+
+SERVER = Path(__file__).resolve().parent.parent / "server.py"
+
+
+class Server:
+    """A `python server.py ...` child process whose log is read until it says it listens."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        environment = {
+            k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PORT", "CORS_ORIGINS")
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, str(SERVER), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**environment, **(env or {})},
+        )
+        self.lines: list[str] = []
+
+    def wait_for(self, pattern: str, timeout: float = 60) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            self.lines.append(line)
+            match = re.search(pattern, line)
+            if match:
+                return match
+        raise AssertionError(f"{pattern!r} not seen; server said:\n{''.join(self.lines)}")
+
+    def finish(self, timeout: float = 30) -> tuple[int, str]:
+        out, _ = self.process.communicate(timeout=timeout)
+        self.lines.append(out)
+        return self.process.returncode, "".join(self.lines)
+
+
+def request(port: int, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.fixture
+def data_dir():
+    # Not pytest's tmp_path: that sits under a private folder the database's account can't enter.
+    folder = tempfile.mkdtemp(prefix="langportal-server-")
+    yield Path(folder)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def spawn():
+    """Start servers; any still running when the test ends is killed and reaped."""
+    started: list[Server] = []
+
+    def start(*args: str) -> Server:
+        server = Server(*args)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        if server.process.poll() is None:
+            server.process.kill()
+        server.process.communicate()
+
+
+def test_embedded_server_lifecycle(spawn, data_dir, unused_port):
+    port = str(unused_port)
+
+    first = spawn("--port", port, "--data-dir", str(data_dir))
+    where = re.escape(f"(database: embedded PostgreSQL, data in {data_dir})")
+    first.wait_for(rf"listening on http://127\.0\.0\.1:{port} {where}")
+    status, body = request(
+        unused_port, "POST", "/api/study_sessions", {"group_id": 1, "study_activity_id": 1}
+    )
+    assert status == 201, body  # the demo data set was loaded on first start
+    session_id = body["study_session"]["id"]
+    first.process.send_signal(signal.SIGTERM)
+    code, log = first.finish()
+    assert code == 0, log
+    assert "stopped" in log
+    assert "Traceback" not in log
+
+    # The data survived; a crash (SIGKILL leaves PostgreSQL running) is recovered from.
+    second = spawn("--port", port, "--data-dir", str(data_dir))
+    second.wait_for("listening on")
+    assert request(unused_port, "GET", f"/api/study_sessions/{session_id}")[0] == 200
+    second.process.kill()
+    second.finish()
+
+    third = spawn("--port", port, "--data-dir", str(data_dir))
+    third.wait_for("listening on")
+    assert any("left running by an earlier run" in line for line in third.lines)
+    status, body = request(
+        unused_port, "POST", "/api/study_sessions", {"group_id": 1, "study_activity_id": 1}
+    )
+    assert status == 201
+    assert body["study_session"]["id"] > session_id
+    third.process.send_signal(signal.SIGINT)
+    code, log = third.finish()
+    assert code == 0, log
+
+
+def test_two_servers_cannot_share_a_data_dir(data_dir):
+    second = portaldb.EmbeddedPostgres(data_dir)
+    with (
+        portaldb.EmbeddedPostgres(data_dir),
+        pytest.raises(portaldb.EmbeddedPostgresError, match=f"in use by process {os.getpid()}"),
+    ):
+        second.start()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--database-url", "postgresql://postgres@127.0.0.1:{port}/x"],
+            "cannot connect to the database at postgresql://postgres@127.0.0.1:",
+        ),
+        (["--database-url", "postgresql://u:secret@127.0.0.1:{port}/x"], "postgresql://u:***@127.0.0.1"),
+        (["--database-url", "mysql://x"], "the database URL must start with postgresql://"),
+        (["--port", "70000"], "the port must be a number from 1 to 65535"),
+        (["--cors-origins", "localhost:3000"], "'localhost:3000' is not an origin"),
+        (["--pool-size", "0"], "the pool size must be greater than 0"),
+    ],
+)
+def test_bad_settings_fail_with_one_clear_line(spawn, args, message, unused_port):
+    args = [a.format(port=unused_port) for a in args]
+    code, log = spawn(*args).finish()
+    assert code == 2
+    assert message in log
+    assert "secret" not in log
+    assert "Traceback" not in log
+
+
+def test_port_in_use(spawn, database_url):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, log = spawn("--database-url", database_url, "--port", str(port)).finish()
+    assert code == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in log
+    assert "choose another with --port" in log
