@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -136,6 +137,7 @@ class Config:
     shutdown_grace: float
     seed_demo: bool
     log_level: str
+    processes: int = 1
 
 
 def _positive(kind: type, name: str) -> Any:
@@ -236,6 +238,13 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         help="seconds in-flight requests get to finish on SIGTERM (default 10)",
     )
     parser.add_argument(
+        "--processes",
+        type=_positive(int, "the number of processes"),
+        default=_env("PROCESSES", "1"),
+        help="server processes sharing the port, each with its own pool of --pool-size connections; "
+        "use the number of cores to use them all (PROCESSES; default 1)",
+    )
+    parser.add_argument(
         "--seed-demo",
         action="store_true",
         help="load the demo data into an empty database given by --database-url "
@@ -264,15 +273,62 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         shutdown_grace=args.shutdown_grace,
         seed_demo=args.seed_demo,
         log_level=args.log_level,
+        processes=args.processes,
     )
 
 
 # -- start and stop -----------------------------------------------------------------------------
 
 
-async def open_database(dsn: str, config: Config, *, seed_demo: bool) -> asyncpg.Pool:
-    """Connect, migrate, optionally seed; a :class:`ConfigError` saying what to fix on failure."""
-    where = portaldb.redact(dsn)
+def _connect_error(dsn: str, exc: BaseException) -> ConfigError:
+    return ConfigError(
+        f"cannot connect to the database at {portaldb.redact(dsn)}: {exc or type(exc).__name__}. "
+        "Check --database-url / DATABASE_URL, or unset it to use the embedded database"
+    )
+
+
+_CONNECT_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError)
+
+
+async def prepare_database(dsn: str, config: Config, *, seed_demo: bool) -> None:
+    """Once, before serving: migrate, optionally seed, and check the connection budget."""
+    try:
+        conn = await asyncpg.connect(dsn, timeout=10)
+    except _CONNECT_ERRORS as exc:
+        raise _connect_error(dsn, exc) from None
+    queries = portaldb.load_queries()
+    try:
+        applied = await portaldb.migrate(conn, queries, seed_demo=seed_demo)
+        allowed = await conn.fetchval(queries.max_connections)
+    except portaldb.MigrationError as exc:
+        raise ConfigError(str(exc)) from None
+    except asyncpg.PostgresError as exc:
+        raise ConfigError(f"cannot bring the database at {portaldb.redact(dsn)} up to date: {exc}") from None
+    finally:
+        await conn.close()
+    if applied:
+        log.info("database migrated: %s", ", ".join(applied))
+    wanted = config.processes * config.pool_size
+    if wanted > allowed - 5:
+        raise ConfigError(
+            f"--processes {config.processes} x --pool-size {config.pool_size} = {wanted} database "
+            f"connections, but the database allows {allowed} (max_connections, a few kept for "
+            "admins); lower --pool-size or --processes"
+        )
+
+
+def bind(config: Config) -> list[Any]:
+    try:
+        return tornado.netutil.bind_sockets(config.port, config.host, backlog=4096)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot listen on {config.host}:{config.port}: {exc.strerror}; stop the program "
+            "using that port or choose another with --port"
+        ) from None
+
+
+async def serve(config: Config, dsn: str, sockets: list[Any]) -> None:
+    """One server process: its own pool, the HTTP server on ``sockets``, until SIGTERM/SIGINT."""
     try:
         pool = await portaldb.create_pool(
             dsn,
@@ -281,36 +337,9 @@ async def open_database(dsn: str, config: Config, *, seed_demo: bool) -> asyncpg
             connect_timeout=10,
             statement_timeout=config.statement_timeout,
         )
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
-        raise ConfigError(
-            f"cannot connect to the database at {where}: {exc or type(exc).__name__}. Check "
-            "--database-url / DATABASE_URL, or unset it to use the embedded database"
-        ) from None
+    except _CONNECT_ERRORS as exc:
+        raise _connect_error(dsn, exc) from None
     try:
-        async with pool.acquire() as conn:
-            applied = await portaldb.migrate(conn, portaldb.load_queries(), seed_demo=seed_demo)
-    except portaldb.MigrationError as exc:
-        await pool.close()
-        raise ConfigError(str(exc)) from None
-    except asyncpg.PostgresError as exc:
-        await pool.close()
-        raise ConfigError(f"cannot bring the database at {where} up to date: {exc}") from None
-    if applied:
-        log.info("database migrated: %s", ", ".join(applied))
-    return pool
-
-
-async def serve(config: Config) -> None:
-    embedded = None
-    pool = None
-    try:
-        if config.database_url:
-            dsn = config.database_url
-        else:
-            embedded = portaldb.EmbeddedPostgres(config.data_dir)
-            await asyncio.to_thread(embedded.start)
-            dsn = embedded.dsn
-        pool = await open_database(dsn, config, seed_demo=config.seed_demo or embedded is not None)
         app = make_app(pool, cors_origins=config.cors_origins, pool_timeout=config.pool_timeout)
         server = tornado.httpserver.HTTPServer(
             app,
@@ -319,30 +348,18 @@ async def serve(config: Config) -> None:
             idle_connection_timeout=60,
             body_timeout=30,
         )
-        try:
-            server.add_sockets(tornado.netutil.bind_sockets(config.port, config.host, backlog=4096))
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot listen on {config.host}:{config.port}: {exc.strerror}; stop the program "
-                "using that port or choose another with --port"
-            ) from None
-        where = "embedded PostgreSQL, data in " + str(embedded.data_dir) if embedded else portaldb.redact(dsn)
-        log.info("listening on http://%s:%d (database: %s)", config.host, config.port, where)
+        server.add_sockets(sockets)
         await _wait_for_stop_signal()
-        log.info("stopping: no new connections; waiting for %d request(s) in flight", app.in_flight)
+        log.info("process %d stopping: %d request(s) in flight", os.getpid(), app.in_flight)
         server.stop()
         if not await app.wait_idle(config.shutdown_grace):
             log.warning("%d request(s) still running after the grace period; closing them", app.in_flight)
         await asyncio.wait_for(server.close_all_connections(), timeout=5)
     finally:
-        if pool is not None:
-            try:
-                await asyncio.wait_for(pool.close(), timeout=5)
-            except TimeoutError:
-                pool.terminate()
-        if embedded is not None:
-            await asyncio.to_thread(embedded.stop)
-    log.info("stopped")
+        try:
+            await asyncio.wait_for(pool.close(), timeout=5)
+        except TimeoutError:
+            pool.terminate()
 
 
 async def _wait_for_stop_signal() -> None:
@@ -357,6 +374,91 @@ async def _wait_for_stop_signal() -> None:
             loop.remove_signal_handler(sig)
 
 
+def run(config: Config) -> None:
+    """Start the database (embedded or given), bind, serve in one or more processes, stop."""
+    embedded = None if config.database_url else portaldb.EmbeddedPostgres(config.data_dir)
+    try:
+        if embedded is not None:
+            embedded.start()
+            dsn = embedded.dsn
+        else:
+            dsn = config.database_url
+        asyncio.run(prepare_database(dsn, config, seed_demo=config.seed_demo or embedded is not None))
+        sockets = bind(config)
+        where = f"embedded PostgreSQL, data in {embedded.data_dir}" if embedded else portaldb.redact(dsn)
+        processes = f", {config.processes} processes" if config.processes > 1 else ""
+        ready = f"listening on http://{config.host}:{config.port} (database: {where}{processes})"
+        if config.processes == 1:
+            log.info("%s", ready)
+            asyncio.run(serve(config, dsn, sockets))
+        else:
+            supervise(config, dsn, sockets, ready)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    log.info("stopped")
+
+
+def supervise(config: Config, dsn: str, sockets: list[Any], ready: str) -> None:
+    """Fork ``config.processes`` servers sharing the listening sockets; on SIGTERM/SIGINT pass
+    SIGTERM on and wait for each to finish its requests. A server that dies is replaced."""
+    children: dict[int, int] = {}  # pid -> slot
+    stopping = False
+
+    def start(slot: int) -> None:
+        pid = os.fork()
+        if pid == 0:  # the child serves, and never returns into the parent's code
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            code = 0
+            try:
+                asyncio.run(serve(config, dsn, sockets))
+            except ConfigError as exc:
+                print(f"server.py: error: {exc}", file=sys.stderr)
+                code = 2
+            except BaseException:
+                log.exception("server process %d failed", os.getpid())
+                code = 1
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        children[pid] = slot
+
+    def stop(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for slot in range(config.processes):
+            start(slot)
+        log.info("%s", ready)
+        failures = 0
+        while children:
+            pid, status = os.wait()
+            slot = children.pop(pid, None)
+            if slot is None or stopping:
+                continue
+            code = os.waitstatus_to_exitcode(status)
+            if code == 2:
+                stop(signal.SIGTERM, None)
+                raise ConfigError("a server process could not start; see the message above")
+            failures += 1
+            log.error("server process %d ended unexpectedly (exit %d); starting another", pid, code)
+            if failures > 10:
+                stop(signal.SIGTERM, None)
+                raise ConfigError("server processes keep failing; see the log above")
+            start(slot)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sock in sockets:
+            sock.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_args(argv)
     logging.basicConfig(
@@ -364,7 +466,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        asyncio.run(serve(config))
+        run(config)
     except (ConfigError, portaldb.EmbeddedPostgresError) as exc:
         print(f"server.py: error: {exc}", file=sys.stderr)
         return 2

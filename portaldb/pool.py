@@ -31,6 +31,16 @@ def redact(dsn: str) -> str:
     return _PASSWORD.sub(r"\1***@", dsn)
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Return a connection to the pool as it is.
+
+    asyncpg's default reset runs ``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL`` on every release: a second round trip for every request. This application never
+    changes session state on pooled connections (no SET, LISTEN, cursors or held advisory locks),
+    and asyncpg still rolls back any open transaction itself, so there is nothing to reset.
+    """
+
+
 async def create_pool(
     dsn: str,
     *,
@@ -53,6 +63,7 @@ async def create_pool(
         timeout=connect_timeout,
         command_timeout=statement_timeout + 1,
         max_inactive_connection_lifetime=300,
+        reset=_keep_session,
         server_settings={
             "application_name": "langportal",
             "statement_timeout": statement_ms,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -35,6 +36,7 @@ class Server:
             stderr=subprocess.STDOUT,
             text=True,
             env={**environment, **(env or {})},
+            start_new_session=True,  # its own process group, so teardown can end every process
         )
         self.lines: list[str] = []
 
@@ -91,8 +93,8 @@ def spawn():
 
     yield start
     for server in started:
-        if server.process.poll() is None:
-            server.process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.process.pid, signal.SIGKILL)
         server.process.communicate()
 
 
@@ -176,3 +178,39 @@ def test_port_in_use(spawn, database_url):
     assert code == 2
     assert f"cannot listen on 127.0.0.1:{port}" in log
     assert "choose another with --port" in log
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_several_processes_share_the_port_and_stop_together(spawn, database_url, unused_port):
+    server = spawn("--database-url", database_url, "--port", str(unused_port), "--processes", "2")
+    server.wait_for(r"listening on .*, 2 processes\)")
+    children = _children(server.process.pid)
+    assert len(children) == 2
+    for _ in range(10):
+        status, body = request(unused_port, "GET", "/api/study_sessions/999999")
+        assert status == 404, body
+    server.process.send_signal(signal.SIGTERM)
+    code, log = server.finish()
+    assert code == 0, log
+    assert log.count("stopping") == 2
+    assert not any(Path(f"/proc/{pid}").exists() for pid in children)
+
+
+def test_too_many_connections_for_the_database(spawn, database_url, unused_port):
+    code, log = spawn(
+        "--database-url", database_url, "--port", str(unused_port), "--processes", "50", "--pool-size", "100"
+    ).finish()
+    assert code == 2
+    assert "--processes 50 x --pool-size 100 = 5000 database connections" in log
