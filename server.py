@@ -86,11 +86,13 @@ def make_app(
     pool_timeout: float = 5.0,
     retry_after: int = 1,
     max_body_bytes: int = MAX_BODY_BYTES,
+    allow_reset: bool = False,
 ) -> PortalApplication:
     """The API as a Tornado application around an asyncpg ``pool`` whose schema is migrated.
 
     ``cors_origins``: None lets any origin read responses (``*``); a list is an allowlist.
     ``pool_timeout``: seconds a request waits for a free connection before a 503.
+    ``allow_reset``: whether POST /api/reset_history and /api/full_reset may delete data (else 403).
     """
     return PortalApplication(
         pool,
@@ -98,6 +100,7 @@ def make_app(
         pool_timeout=pool_timeout,
         retry_after=retry_after,
         max_body_bytes=max_body_bytes,
+        allow_reset=allow_reset,
         default_handler_class=handlers.NotFoundHandler,
         log_function=log_request,
         compress_response=False,
@@ -138,6 +141,7 @@ class Config:
     seed_demo: bool
     log_level: str
     processes: int = 1
+    enable_reset: bool = False
 
 
 def _positive(kind: type, name: str) -> Any:
@@ -251,6 +255,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         "(the embedded one always gets it)",
     )
     parser.add_argument(
+        "--enable-reset",
+        action="store_true",
+        help="allow POST /api/reset_history and POST /api/full_reset, which delete data "
+        "(off by default: they answer 403)",
+    )
+    parser.add_argument(
         "--log-level",
         default=_env("LOG_LEVEL", "INFO"),
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -274,6 +284,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         seed_demo=args.seed_demo,
         log_level=args.log_level,
         processes=args.processes,
+        enable_reset=args.enable_reset,
     )
 
 
@@ -340,7 +351,12 @@ async def serve(config: Config, dsn: str, sockets: list[Any]) -> None:
     except _CONNECT_ERRORS as exc:
         raise _connect_error(dsn, exc) from None
     try:
-        app = make_app(pool, cors_origins=config.cors_origins, pool_timeout=config.pool_timeout)
+        app = make_app(
+            pool,
+            cors_origins=config.cors_origins,
+            pool_timeout=config.pool_timeout,
+            allow_reset=config.enable_reset,
+        )
         server = tornado.httpserver.HTTPServer(
             app,
             max_body_size=HTTP_MAX_BODY_BYTES,

@@ -8,13 +8,16 @@ origin can read every error.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import re
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import tornado.web
 from tornado import httputil
 
@@ -270,6 +273,78 @@ class APIHandler(tornado.web.RequestHandler):
             exc_info=(typ, value, tb),
         )
 
+    # -- helpers for the read endpoints, pagination and query strings (issue 5) -----------------
+    # Added after the core endpoint; nothing above depends on them.
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection, with the same 503 handling as :meth:`fetchrow`, for statements
+        that must share a connection (a transaction)."""
+        app = self.application
+        try:
+            async with app.pool.acquire(timeout=self.settings["pool_timeout"]) as conn:
+                yield conn
+        except UNAVAILABLE_ERRORS as exc:
+            log.warning("request %s: database unavailable: %r", self.request_id, exc)
+            raise APIError(
+                503,
+                "the database is unavailable or busy; retry shortly",
+                headers={"Retry-After": str(self.settings["retry_after"])},
+            ) from None
+
+    async def fetch(self, query: str, *args: Any) -> list[Any]:
+        """Run one named statement from ``sql/queries``; all its rows."""
+        async with self.connection() as conn:
+            return await conn.fetch(getattr(self.application.queries, query), *args)
+
+    def query_params(self, schema: str) -> dict[str, Any]:
+        """The query string as a dict valid against ``schemas/<schema>.json``, defaults filled in.
+
+        Values are strings on the wire; a string of ASCII digits (optionally after a minus sign)
+        becomes an integer first, so the schema can say ``"type": "integer"`` and bound it. A
+        parameter given twice, or not valid UTF-8, is a 400.
+        """
+        params: dict[str, Any] = {}
+        for name, values in self.request.query_arguments.items():
+            if len(values) > 1:
+                raise APIError(400, f"the query parameter {name} appears {len(values)} times; send it once")
+            try:
+                text = values[0].decode("utf-8")
+            except UnicodeDecodeError:
+                raise APIError(400, f"the query parameter {name} is not valid UTF-8") from None
+            params[name] = _query_value(text)
+        validator = self.application.validators[schema]
+        details = error_details(validator, params)
+        if details:
+            raise APIError(400, "; ".join(d["message"] for d in details), details=details)
+        for name, spec in validator.schema.get("properties", {}).items():
+            if name not in params and "default" in spec:
+                params[name] = spec["default"]
+        return params
+
+    def page_of(self, rows: list[Any], params: dict[str, Any], item: Any) -> dict[str, Any]:
+        """``{"items", "pagination"}`` from the rows of a list query.
+
+        List queries return at least one row: ``total_items`` on every row and the item's columns,
+        all NULL (``id`` included) when the page is empty. ``item`` turns one row into JSON.
+        """
+        per_page = params["per_page"]
+        total = rows[0]["total_items"] if rows else 0
+        return {
+            "items": [item(row) for row in rows if row["id"] is not None],
+            "pagination": {
+                "current_page": params["page"],
+                "total_pages": math.ceil(total / per_page),
+                "total_items": total,
+                "items_per_page": per_page,
+            },
+        }
+
+    @staticmethod
+    def limit_offset(params: dict[str, Any]) -> tuple[int, int]:
+        """LIMIT and OFFSET for ``params["page"]`` and ``params["per_page"]``."""
+        return params["per_page"], (params["page"] - 1) * params["per_page"]
+
 
 class NotFoundHandler(APIHandler):
     """Any path under /api that no route matches: 404 in JSON, for every method, OPTIONS included."""
@@ -285,3 +360,11 @@ def encode_json(payload: Any) -> bytes:
     return json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode(
         "utf-8", "backslashreplace"
     )
+
+
+_DIGITS = re.compile(r"^-?[0-9]{1,1000}$")
+
+
+def _query_value(text: str) -> Any:
+    """A query-string value as JSON Schema should see it: digits become an integer."""
+    return int(text) if _DIGITS.match(text) else text

@@ -1,10 +1,11 @@
-"""POST /api/study_sessions (start a session) and GET /api/study_sessions/{id} (read one)."""
+"""Study sessions: start one, read one, list them, and list the words reviewed in one."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from .base import APIError, APIHandler
+from .words import word_json
 
 
 def study_session_json(row: Any) -> dict[str, Any]:
@@ -16,7 +17,26 @@ def study_session_json(row: Any) -> dict[str, Any]:
     }
 
 
+def study_session_summary_json(row: Any) -> dict[str, Any]:
+    """A session as it is read back: names, start and end time (the last review), review count."""
+    end_time = row["end_time"]
+    return {
+        **study_session_json(row),
+        "activity_name": row["activity_name"],
+        "group_name": row["group_name"],
+        "start_time": row["created_at"].isoformat(),
+        "end_time": end_time.isoformat() if end_time is not None else None,
+        "review_items_count": row["review_items_count"],
+    }
+
+
 class StudySessionsHandler(APIHandler):
+    async def get(self) -> None:
+        """A page of sessions, newest first."""
+        params = self.query_params("page_query")
+        rows = await self.fetch("list_study_sessions", *self.limit_offset(params))
+        self.write_json(200, self.page_of(rows, params, study_session_summary_json))
+
     async def post(self) -> None:
         body = self.json_body("study_session_create")
         group_id, activity_id = int(body["group_id"]), int(body["study_activity_id"])  # 1.0 -> 1
@@ -40,4 +60,21 @@ class StudySessionHandler(APIHandler):
         row = await self.fetchrow("get_study_session", study_session_id)
         if row is None:
             raise APIError(404, f"study session {study_session_id} not found")
-        self.write_json(200, {"study_session": study_session_json(row)})
+        self.write_json(200, {"study_session": study_session_summary_json(row)})
+
+
+class StudySessionWordsHandler(APIHandler):
+    async def get(self, session_id: str) -> None:
+        """The words reviewed in the session, with their right and wrong answers in it."""
+        study_session_id = self.path_id(session_id, "study session")
+        params = self.query_params("words_query")
+        rows = await self.fetch(
+            "list_study_session_words",
+            study_session_id,
+            params["sort_by"],
+            params["order"],
+            *self.limit_offset(params),
+        )
+        if not rows[0]["found"]:
+            raise APIError(404, f"study session {study_session_id} not found")
+        self.write_json(200, self.page_of(rows, params, word_json))

@@ -96,6 +96,9 @@ def _messages(error: ValidationError) -> list[tuple[str | None, str]]:
                 f"got {describe(error.instance)}",
             )
         ]
+    if keyword == "enum":
+        allowed = ", ".join(json.dumps(v) if not isinstance(v, str) else v for v in error.validator_value)
+        return [(field, f"{subject} must be one of {allowed}, got {describe(error.instance)}")]
     return [(field, f"{subject}: {error.message}")]
 
 

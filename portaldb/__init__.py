@@ -4,7 +4,7 @@ The lowest floor of the project: it knows nothing of HTTP.
 """
 
 from .embedded import EmbeddedPostgres, EmbeddedPostgresError
-from .migrations import MigrationError, migrate
+from .migrations import MigrationError, migrate, restore_demo
 from .pool import UNAVAILABLE_ERRORS, create_pool, redact
 from .queries import Queries
 from .queries import load as load_queries
@@ -19,4 +19,5 @@ __all__ = [
     "load_queries",
     "migrate",
     "redact",
+    "restore_demo",
 ]

@@ -99,3 +99,14 @@ async def _seed_demo(conn: asyncpg.Connection, queries: Queries) -> None:
     async with conn.transaction():
         await conn.execute(SEED_FILE.read_text(encoding="utf-8"))
     log.info("loaded the demo data set (%s)", SEED_FILE.name)
+
+
+async def restore_demo(conn: asyncpg.Connection, queries: Queries) -> None:
+    """Delete every row of every table and load the demo data again, in one transaction.
+
+    Ids restart at 1, so the demo data gets the ids it had in a new database.
+    """
+    async with conn.transaction():
+        await conn.execute(queries.delete_all_data)
+        await conn.execute(SEED_FILE.read_text(encoding="utf-8"))
+    log.info("restored the demo data set (%s)", SEED_FILE.name)

@@ -8,8 +8,10 @@ its ``http_server_client`` serves the ``app`` fixture below on a random port.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -21,8 +23,12 @@ import asyncpg
 import pytest
 import tornado.ioloop
 import tornado.testing
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 import portaldb
+from handlers import build_document
 from portaldb.queries import Queries, parse
 from server import make_app
 
@@ -162,3 +168,132 @@ def unused_port() -> int:
     sock, port = tornado.testing.bind_unused_port()
     sock.close()
     return port
+
+
+# -- added for the portal's read endpoints (issue 5) ------------------------------------------------
+
+
+@pytest.fixture
+def demo(io_loop: tornado.ioloop.IOLoop, db: Db) -> Db:
+    """The demo data set (sql/seed/demo.sql), loaded the way POST /api/full_reset loads it."""
+
+    async def load() -> None:
+        async with db.pool.acquire() as conn:
+            await portaldb.restore_demo(conn, portaldb.load_queries())
+
+    io_loop.run_sync(load)
+    return db
+
+
+@dataclass
+class History:
+    """A small, known history: see the ``history`` fixture."""
+
+    verbs: int  # group ids
+    food: int
+    empty_group: int
+    flashcards: int  # study activity ids
+    typing: int
+    words: dict[str, int]  # kanji -> id
+    sessions: list[int]  # oldest first
+    times: list[Any]  # each session's created_at, oldest first
+
+
+T0 = dt.datetime(2024, 5, 1, 9, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def history(io_loop: tornado.ioloop.IOLoop, db: Db) -> History:
+    """Three groups (one empty), two activities, four words, three sessions and their reviews.
+
+    Words: 食べる, 飲む (Verbs), 水 (Food), 魚 (Verbs and Food). Sessions, an hour apart from T0:
+    s1 Verbs/Flashcards: 食べる right, 食べる wrong, 飲む right (last review at T0 + 30 min);
+    s2 Food/Typing: 水 wrong, 魚 right;  s3 Verbs/Flashcards: no reviews.
+    """
+
+    async def insert() -> History:
+        verbs = await db.fetchval("insert_group", "Verbs")
+        food = await db.fetchval("insert_group", "Food")
+        empty = await db.fetchval("insert_group", "Empty")
+        flashcards = await db.fetchval("insert_study_activity", "Flashcards", "http://localhost:8082")
+        typing = await db.fetchval("insert_study_activity", "Typing Tutor", "http://localhost:8081")
+        words = {}
+        for kanji, romaji, english, groups in [
+            ("食べる", "taberu", "to eat", [verbs]),
+            ("飲む", "nomu", "to drink", [verbs]),
+            ("水", "mizu", "water", [food]),
+            ("魚", "sakana", "fish", [verbs, food]),
+        ]:
+            parts = json.dumps([{"kanji": ch, "romaji": []} for ch in kanji])
+            words[kanji] = await db.fetchval("insert_word", kanji, romaji, english, parts)
+            for group in groups:
+                await db.pool.execute(FIXTURE_SQL.add_word_to_group, words[kanji], group)
+        times = [T0 + dt.timedelta(hours=h) for h in range(3)]
+        s1 = await db.fetchval("insert_study_session_at", verbs, flashcards, times[0])
+        s2 = await db.fetchval("insert_study_session_at", food, typing, times[1])
+        s3 = await db.fetchval("insert_study_session_at", verbs, flashcards, times[2])
+        for session, kanji, correct, minutes in [
+            (s1, "食べる", True, 10),
+            (s1, "食べる", False, 20),
+            (s1, "飲む", True, 30),
+            (s2, "水", False, 70),
+            (s2, "魚", True, 80),
+        ]:
+            at = T0 + dt.timedelta(minutes=minutes)
+            await db.fetchval("insert_review_at", session, words[kanji], correct, at)
+        return History(verbs, food, empty, flashcards, typing, words, [s1, s2, s3], times)
+
+    return io_loop.run_sync(insert)
+
+
+def _openapi_tools() -> tuple[dict[str, Any], Any, list[tuple[Any, str]]]:
+    document = build_document()
+    registry = Registry().with_resource("urn:openapi", Resource(contents=document, specification=DRAFT202012))
+
+    def validator(pointer: str) -> Draft202012Validator:
+        return Draft202012Validator({"$ref": f"urn:openapi#{pointer}"}, registry=registry)
+
+    templates = [
+        (re.compile("^" + re.sub(r"\{[^}/]+\}", "[^/]+", template) + "$"), template)
+        for template in document["paths"]
+    ]
+    return document, validator, templates
+
+
+OPENAPI, _schema_validator, _TEMPLATES = _openapi_tools()
+
+
+def assert_documented(method: str, path: str, reply: Reply) -> None:
+    """The reply's status is documented for this operation and its body matches that schema.
+
+    Statuses the API can give any request (405, 500, 503) may fall to the ``default`` response.
+    """
+    bare = path.split("?", 1)[0]
+    templates = [template for pattern, template in _TEMPLATES if pattern.match(bare)]
+    assert templates, f"{bare} is not in the OpenAPI document"
+    operation = OPENAPI["paths"][templates[0]].get(method.lower())
+    assert operation is not None, f"{method} {templates[0]} is not in the OpenAPI document"
+    status = str(reply.status)
+    if status not in operation["responses"]:
+        assert reply.status in (405, 500, 503), f"{method} {templates[0]}: {status} is not documented"
+        status = "default"
+    response = operation["responses"][status]
+    if "$ref" in response:
+        response = OPENAPI["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
+    schema = response["content"]["application/json"]["schema"]
+    assert reply.headers["Content-Type"].startswith("application/json")
+    errors = list(_schema_validator_for(schema).iter_errors(reply.json))
+    assert not errors, f"{method} {path} {reply.status}: {[e.message for e in errors]}"
+
+
+def _schema_validator_for(schema: dict[str, Any]) -> Any:
+    if set(schema) == {"$ref"}:
+        return _schema_validator(schema["$ref"].removeprefix("#"))
+    return Draft202012Validator(schema)
+
+
+async def call(client: Any, method: str, path: str, body: Any = None, **kwargs: Any) -> Reply:
+    """:func:`send`, then check the reply against the OpenAPI document (status and body)."""
+    reply = await send(client, method, path, body, **kwargs)
+    assert_documented(method, path, reply)
+    return reply

@@ -25,6 +25,175 @@ FROM (VALUES (1)) AS always_one_row (one)
 LEFT JOIN inserted ON true;
 
 -- name: get_study_session
-SELECT id, group_id, study_activity_id, created_at
-FROM study_sessions
-WHERE id = $1;
+-- One session with its activity's and group's names, its start (created_at) and end (its last
+-- review's time, NULL before the first review), and how many reviews it holds.
+SELECT
+    s.id,
+    s.group_id,
+    g.name AS group_name,
+    s.study_activity_id,
+    a.name AS activity_name,
+    s.created_at,
+    stats.end_time,
+    stats.review_items_count
+FROM study_sessions AS s
+JOIN groups AS g ON g.id = s.group_id
+JOIN study_activities AS a ON a.id = s.study_activity_id
+CROSS JOIN LATERAL (
+    SELECT max(r.created_at) AS end_time, count(*) AS review_items_count
+    FROM word_review_items AS r
+    WHERE r.study_session_id = s.id
+) AS stats
+WHERE s.id = $1;
+
+-- The list statements below share one shape (handlers/base.py page_of reads it): they always
+-- return at least one row, whose total_items counts every matching item, followed by the page's
+-- items in order; on a page past the end that one row has NULL item columns. The sessions of the
+-- page are chosen first (LIMIT/OFFSET on study_sessions alone); names and review stats are then
+-- looked up for those sessions only, so a long history costs one index lookup per listed session.
+
+-- name: list_study_sessions
+-- Every session, newest first. $1 LIMIT, $2 OFFSET.
+WITH page AS (
+    SELECT
+        s.id, s.group_id, s.study_activity_id, s.created_at,
+        row_number() OVER (ORDER BY s.created_at DESC, s.id DESC) AS position
+    FROM study_sessions AS s
+    ORDER BY position
+    LIMIT $1 OFFSET $2
+)
+SELECT totals.total_items, listed.*
+FROM (SELECT count(*) AS total_items FROM study_sessions) AS totals
+LEFT JOIN (
+    SELECT
+        page.id, page.group_id, g.name AS group_name, page.study_activity_id,
+        a.name AS activity_name, page.created_at, stats.end_time, stats.review_items_count,
+        page.position
+    FROM page
+    JOIN groups AS g ON g.id = page.group_id
+    JOIN study_activities AS a ON a.id = page.study_activity_id
+    CROSS JOIN LATERAL (
+        SELECT max(r.created_at) AS end_time, count(*) AS review_items_count
+        FROM word_review_items AS r
+        WHERE r.study_session_id = page.id
+    ) AS stats
+) AS listed ON true
+ORDER BY listed.position;
+
+-- name: list_group_study_sessions
+-- The sessions of group $1, newest first; found is false when there is no such group.
+-- $2 LIMIT, $3 OFFSET.
+WITH page AS (
+    SELECT
+        s.id, s.group_id, s.study_activity_id, s.created_at,
+        row_number() OVER (ORDER BY s.created_at DESC, s.id DESC) AS position
+    FROM study_sessions AS s
+    WHERE s.group_id = $1
+    ORDER BY position
+    LIMIT $2 OFFSET $3
+)
+SELECT totals.found, totals.total_items, listed.*
+FROM (
+    SELECT
+        EXISTS (SELECT FROM groups WHERE id = $1) AS found,
+        (SELECT count(*) FROM study_sessions WHERE group_id = $1) AS total_items
+) AS totals
+LEFT JOIN (
+    SELECT
+        page.id, page.group_id, g.name AS group_name, page.study_activity_id,
+        a.name AS activity_name, page.created_at, stats.end_time, stats.review_items_count,
+        page.position
+    FROM page
+    JOIN groups AS g ON g.id = page.group_id
+    JOIN study_activities AS a ON a.id = page.study_activity_id
+    CROSS JOIN LATERAL (
+        SELECT max(r.created_at) AS end_time, count(*) AS review_items_count
+        FROM word_review_items AS r
+        WHERE r.study_session_id = page.id
+    ) AS stats
+) AS listed ON true
+ORDER BY listed.position;
+
+-- name: list_activity_study_sessions
+-- The sessions of study activity $1, newest first; found is false when there is no such
+-- activity. $2 LIMIT, $3 OFFSET.
+WITH page AS (
+    SELECT
+        s.id, s.group_id, s.study_activity_id, s.created_at,
+        row_number() OVER (ORDER BY s.created_at DESC, s.id DESC) AS position
+    FROM study_sessions AS s
+    WHERE s.study_activity_id = $1
+    ORDER BY position
+    LIMIT $2 OFFSET $3
+)
+SELECT totals.found, totals.total_items, listed.*
+FROM (
+    SELECT
+        EXISTS (SELECT FROM study_activities WHERE id = $1) AS found,
+        (SELECT count(*) FROM study_sessions WHERE study_activity_id = $1) AS total_items
+) AS totals
+LEFT JOIN (
+    SELECT
+        page.id, page.group_id, g.name AS group_name, page.study_activity_id,
+        a.name AS activity_name, page.created_at, stats.end_time, stats.review_items_count,
+        page.position
+    FROM page
+    JOIN groups AS g ON g.id = page.group_id
+    JOIN study_activities AS a ON a.id = page.study_activity_id
+    CROSS JOIN LATERAL (
+        SELECT max(r.created_at) AS end_time, count(*) AS review_items_count
+        FROM word_review_items AS r
+        WHERE r.study_session_id = page.id
+    ) AS stats
+) AS listed ON true
+ORDER BY listed.position;
+
+-- name: list_study_session_words
+-- The words reviewed in session $1, each with its right and wrong answers in that session;
+-- found is false when there is no such session. Sorted by $2 (kanji, romaji, english,
+-- correct_count or wrong_count; the schema words_query.json allows no other) in direction $3
+-- (asc or desc), ties by id. $4 LIMIT, $5 OFFSET.
+WITH counts AS (
+    SELECT
+        r.word_id,
+        count(*) FILTER (WHERE r.correct) AS correct_count,
+        count(*) FILTER (WHERE NOT r.correct) AS wrong_count
+    FROM word_review_items AS r
+    WHERE r.study_session_id = $1
+    GROUP BY r.word_id
+), page AS (
+    SELECT
+        w.id, w.kanji, w.romaji, w.english, w.parts, c.correct_count, c.wrong_count,
+        row_number() OVER (
+            ORDER BY
+                CASE WHEN $3 = 'asc' THEN
+                    CASE $2 WHEN 'kanji' THEN w.kanji WHEN 'romaji' THEN w.romaji
+                            WHEN 'english' THEN w.english END
+                END ASC,
+                CASE WHEN $3 = 'desc' THEN
+                    CASE $2 WHEN 'kanji' THEN w.kanji WHEN 'romaji' THEN w.romaji
+                            WHEN 'english' THEN w.english END
+                END DESC,
+                CASE WHEN $3 = 'asc' THEN
+                    CASE $2 WHEN 'correct_count' THEN c.correct_count
+                            WHEN 'wrong_count' THEN c.wrong_count END
+                END ASC,
+                CASE WHEN $3 = 'desc' THEN
+                    CASE $2 WHEN 'correct_count' THEN c.correct_count
+                            WHEN 'wrong_count' THEN c.wrong_count END
+                END DESC,
+                w.id
+        ) AS position
+    FROM counts AS c
+    JOIN words AS w ON w.id = c.word_id
+    ORDER BY position
+    LIMIT $4 OFFSET $5
+)
+SELECT totals.found, totals.total_items, page.*
+FROM (
+    SELECT
+        EXISTS (SELECT FROM study_sessions WHERE id = $1) AS found,
+        (SELECT count(*) FROM counts) AS total_items
+) AS totals
+LEFT JOIN page ON true
+ORDER BY page.position;

@@ -40,3 +40,44 @@ SELECT count(*) FROM study_activities;
 
 -- name: tables_in_schema
 SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1;
+
+-- name: insert_word
+INSERT INTO words (kanji, romaji, english, parts) VALUES ($1, $2, $3, $4::jsonb) RETURNING id;
+
+-- name: add_word_to_group
+INSERT INTO words_groups (word_id, group_id) VALUES ($1, $2);
+
+-- name: insert_study_session_at
+INSERT INTO study_sessions (group_id, study_activity_id, created_at) VALUES ($1, $2, $3) RETURNING id;
+
+-- name: insert_review_at
+INSERT INTO word_review_items (study_session_id, word_id, correct, created_at)
+VALUES ($1, $2, $3, $4)
+RETURNING id;
+
+-- name: count_reviews
+SELECT count(*) FROM word_review_items;
+
+-- name: review_row
+SELECT id, word_id, study_session_id, correct, created_at FROM word_review_items WHERE id = $1;
+
+-- name: catalogue_counts
+SELECT
+    (SELECT count(*) FROM groups) AS groups,
+    (SELECT count(*) FROM words) AS words,
+    (SELECT count(*) FROM words_groups) AS memberships,
+    (SELECT count(*) FROM study_activities) AS study_activities;
+
+-- name: group_word_counts
+SELECT g.id, g.name, count(wg.word_id) AS word_count
+FROM groups AS g LEFT JOIN words_groups AS wg ON wg.group_id = g.id
+GROUP BY g.id ORDER BY g.id;
+
+-- name: all_words
+SELECT id, kanji, romaji, english, parts FROM words ORDER BY id;
+
+-- name: all_study_activities
+SELECT id, name, url FROM study_activities ORDER BY id;
+
+-- name: delete_study_activities
+DELETE FROM study_activities;

@@ -1,0 +1,29 @@
+-- Bulk data for bench/list_endpoints.py, on top of the demo data: named statements, loaded with
+-- portaldb's own parser. Deterministic (no random()), so every run measures the same data.
+
+-- name: load_sessions
+-- $1 sessions, one every 50 minutes back from now, cycling through the groups and activities.
+INSERT INTO study_sessions (group_id, study_activity_id, created_at)
+SELECT
+    g.ids[1 + i % array_length(g.ids, 1)],
+    a.ids[1 + (i / 7) % array_length(a.ids, 1)],
+    now() - i * interval '50 minutes'
+FROM generate_series(1, $1) AS i,
+    (SELECT array_agg(id ORDER BY id) AS ids FROM groups) AS g,
+    (SELECT array_agg(id ORDER BY id) AS ids FROM study_activities) AS a;
+
+-- name: load_reviews
+-- $1 reviews spread evenly over the sessions, each on a word chosen by a fixed stride, about 70%
+-- right, within the hour after its session started.
+INSERT INTO word_review_items (word_id, study_session_id, correct, created_at)
+SELECT
+    w.ids[(1 + (i * 7919) % array_length(w.ids, 1))::integer],
+    s.first_id + i % s.n,
+    (i * 31) % 10 < 7,
+    now() - (i % s.n) * interval '50 minutes' + (i % 97) * interval '1 second'
+FROM generate_series(1, $1::bigint) AS i,
+    (SELECT array_agg(id ORDER BY id) AS ids FROM words) AS w,
+    (SELECT min(id) AS first_id, count(*) AS n FROM study_sessions) AS s;
+
+-- name: analyze
+VACUUM ANALYZE;

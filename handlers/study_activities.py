@@ -1,0 +1,44 @@
+"""Study activities: the apps a session is launched in, and each activity's sessions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import APIError, APIHandler
+from .study_sessions import study_session_summary_json
+
+
+def study_activity_json(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "url": row["url"],
+        "thumbnail_url": row["thumbnail_url"],
+        "description": row["description"],
+    }
+
+
+class StudyActivitiesHandler(APIHandler):
+    async def get(self) -> None:
+        params = self.query_params("page_query")
+        rows = await self.fetch("list_study_activities", *self.limit_offset(params))
+        self.write_json(200, self.page_of(rows, params, study_activity_json))
+
+
+class StudyActivityHandler(APIHandler):
+    async def get(self, activity_id: str) -> None:
+        aid = self.path_id(activity_id, "study activity")
+        row = await self.fetchrow("get_study_activity", aid)
+        if row is None:
+            raise APIError(404, f"study activity {aid} not found")
+        self.write_json(200, {"study_activity": study_activity_json(row)})
+
+
+class StudyActivitySessionsHandler(APIHandler):
+    async def get(self, activity_id: str) -> None:
+        aid = self.path_id(activity_id, "study activity")
+        params = self.query_params("page_query")
+        rows = await self.fetch("list_activity_study_sessions", aid, *self.limit_offset(params))
+        if not rows[0]["found"]:
+            raise APIError(404, f"study activity {aid} not found")
+        self.write_json(200, self.page_of(rows, params, study_session_summary_json))

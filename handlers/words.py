@@ -1,0 +1,36 @@
+"""Words: a page of words with their right and wrong answers, and one word with its groups."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .base import APIError, APIHandler
+
+
+def word_json(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "kanji": row["kanji"],
+        "romaji": row["romaji"],
+        "english": row["english"],
+        "parts": json.loads(row["parts"]),
+        "correct_count": row["correct_count"],
+        "wrong_count": row["wrong_count"],
+    }
+
+
+class WordsHandler(APIHandler):
+    async def get(self) -> None:
+        params = self.query_params("words_query")
+        rows = await self.fetch("list_words", params["sort_by"], params["order"], *self.limit_offset(params))
+        self.write_json(200, self.page_of(rows, params, word_json))
+
+
+class WordHandler(APIHandler):
+    async def get(self, word_id: str) -> None:
+        wid = self.path_id(word_id, "word")
+        row = await self.fetchrow("get_word", wid)
+        if row is None:
+            raise APIError(404, f"word {wid} not found")
+        self.write_json(200, {"word": {**word_json(row), "groups": json.loads(row["groups"])}})

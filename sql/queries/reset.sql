@@ -1,0 +1,24 @@
+-- Resets: the statements behind handlers/reset.py (and portaldb.restore_demo).
+
+-- name: delete_history
+-- Every review and every session, in one statement; how many of each were deleted. Ids are not
+-- restarted, so a session id an activity app still holds can never name a new session.
+WITH reviews AS (
+    DELETE FROM word_review_items RETURNING 1
+), sessions AS (
+    DELETE FROM study_sessions RETURNING 1
+)
+SELECT
+    (SELECT count(*) FROM sessions) AS study_sessions,
+    (SELECT count(*) FROM reviews) AS word_review_items;
+
+-- name: delete_all_data
+-- Every row of every table, ids restarting at 1, so the demo data gets its original ids back.
+TRUNCATE word_review_items, study_sessions, words_groups, words, groups, study_activities
+RESTART IDENTITY;
+
+-- name: catalogue_counts
+SELECT
+    (SELECT count(*) FROM groups) AS groups,
+    (SELECT count(*) FROM words) AS words,
+    (SELECT count(*) FROM study_activities) AS study_activities;

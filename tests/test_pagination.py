@@ -1,0 +1,84 @@
+"""Every list endpoint: ?page= and ?per_page= checked the same way, 400 for anything but an integer
+in range, and the same pagination object."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import History, call
+
+LISTS = [
+    "/api/study_activities",
+    "/api/study_activities/{flashcards}/study_sessions",
+    "/api/groups",
+    "/api/groups/{verbs}/words",
+    "/api/groups/{verbs}/study_sessions",
+    "/api/words",
+    "/api/study_sessions",
+    "/api/study_sessions/{s1}/words",
+]
+
+
+def url(template: str, history: History, query: str = "") -> str:
+    path = template.format(flashcards=history.flashcards, verbs=history.verbs, s1=history.sessions[0])
+    return f"{path}?{query}" if query else path
+
+
+@pytest.mark.parametrize("template", LISTS)
+async def test_defaults(http_server_client, history: History, template):
+    reply = await call(http_server_client, "GET", url(template, history))
+    assert reply.status == 200
+    pagination = reply.json["pagination"]
+    assert pagination["current_page"] == 1
+    assert pagination["items_per_page"] == 100
+    assert pagination["total_items"] == len(reply.json["items"]) > 0
+    assert pagination["total_pages"] == 1
+
+
+@pytest.mark.parametrize("template", LISTS)
+async def test_per_page_one_walks_every_item(http_server_client, history: History, template):
+    everything = (await call(http_server_client, "GET", url(template, history))).json["items"]
+    walked = []
+    for page in range(1, len(everything) + 2):
+        reply = await call(http_server_client, "GET", url(template, history, f"page={page}&per_page=1"))
+        walked += reply.json["items"]
+        assert reply.json["pagination"]["total_pages"] == len(everything)
+    assert walked == everything  # the last request, one past the end, added nothing
+
+
+@pytest.mark.parametrize("template", LISTS)
+async def test_largest_page_and_per_page(http_server_client, history: History, template):
+    reply = await call(http_server_client, "GET", url(template, history, "page=2147483647&per_page=500"))
+    assert reply.status == 200
+    assert reply.json["items"] == []
+    assert reply.json["pagination"]["current_page"] == 2147483647
+    assert reply.json["pagination"]["items_per_page"] == 500
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("page=0", "page must be from 1 to 2147483647, got 0"),
+        ("page=-1", "page must be from 1 to 2147483647, got -1"),
+        ("page=abc", 'page must be an integer, got the string "abc"'),
+        ("page=1.5", 'page must be an integer, got the string "1.5"'),
+        ("page=", 'page must be an integer, got the string ""'),
+        ("page=%201", 'page must be an integer, got the string " 1"'),
+        ("page=2147483648", "page must be from 1 to 2147483647, got 2147483648"),
+        ("page=" + "9" * 50, "page must be from 1 to 2147483647, got a number of 50 characters"),
+        ("page=" + "9" * 5000, "page must be an integer"),
+        ("page=%FF", "the query parameter page is not valid UTF-8"),
+        ("page=1&page=2", "the query parameter page appears 2 times; send it once"),
+        ("per_page=0", "per_page must be from 1 to 500, got 0"),
+        ("per_page=501", "per_page must be from 1 to 500, got 501"),
+        ("per_page=-5", "per_page must be from 1 to 500, got -5"),
+        ("per_page=ten", 'per_page must be an integer, got the string "ten"'),
+        ("limit=5", "limit is not a known field"),
+    ],
+)
+@pytest.mark.parametrize("template", LISTS)
+async def test_bad_parameters_are_400(http_server_client, history: History, template, query, message):
+    reply = await call(http_server_client, "GET", url(template, history, query))
+    assert reply.status == 400, reply.body
+    assert message in reply.json["error"]
+    assert reply.headers["Access-Control-Allow-Origin"] == "*"

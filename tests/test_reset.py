@@ -1,0 +1,104 @@
+"""POST /api/reset_history and POST /api/full_reset: 403 unless enabled, and what they do when enabled."""
+
+from __future__ import annotations
+
+import pytest
+
+from server import make_app, parse_args
+
+from .conftest import Db, History, call, send
+
+ENABLED = pytest.mark.parametrize("allow_reset", [True], indirect=True)
+
+
+@pytest.fixture
+def allow_reset(request) -> bool:
+    return getattr(request, "param", False)
+
+
+@pytest.fixture
+def app(pool, db, allow_reset):
+    return make_app(pool, allow_reset=allow_reset)
+
+
+@pytest.mark.parametrize("path", ["/api/reset_history", "/api/full_reset"])
+async def test_disabled_by_default(http_server_client, db: Db, history: History, path):
+    reply = await call(http_server_client, "POST", path)
+    assert reply.status == 403
+    assert reply.headers["Access-Control-Allow-Origin"] == "*"
+    assert f"{path} deletes data and is disabled on this server" in reply.json["error"]
+    assert "--enable-reset" in reply.json["error"]
+    assert await db.count_sessions() == 3
+    assert await db.fetchval("count_reviews") == 5
+
+
+@pytest.mark.parametrize("path", ["/api/reset_history", "/api/full_reset"])
+async def test_preflight_succeeds_even_when_disabled(http_server_client, db: Db, path):
+    reply = await send(
+        http_server_client,
+        "OPTIONS",
+        path,
+        headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"},
+    )
+    assert reply.status == 204
+    assert reply.headers["Access-Control-Allow-Methods"] == "POST, OPTIONS"
+
+
+def test_the_command_line_flag():
+    assert parse_args([]).enable_reset is False
+    assert parse_args(["--enable-reset"]).enable_reset is True
+
+
+@ENABLED
+async def test_reset_history_deletes_sessions_and_reviews_only(
+    http_server_client, db: Db, history: History, allow_reset
+):
+    reply = await call(http_server_client, "POST", "/api/reset_history")
+    assert reply.status == 200
+    assert reply.json["deleted"] == {"study_sessions": 3, "word_review_items": 5}
+    assert reply.json["message"] == "deleted 3 study session(s) and 5 review item(s)"
+    assert await db.count_sessions() == 0
+    assert await db.fetchval("count_reviews") == 0
+    counts = await db.fetchrow("catalogue_counts")
+    assert dict(counts) == {"groups": 3, "words": 4, "memberships": 5, "study_activities": 2}
+    # ids are not reused: an activity app holding an old session id cannot write to a new session
+    created = await call(
+        http_server_client,
+        "POST",
+        "/api/study_sessions",
+        {"group_id": history.verbs, "study_activity_id": history.flashcards},
+    )
+    assert created.json["study_session"]["id"] > max(history.sessions)
+    again = await call(http_server_client, "POST", "/api/reset_history")
+    assert again.json["deleted"] == {"study_sessions": 1, "word_review_items": 0}
+
+
+@ENABLED
+async def test_full_reset_restores_the_demo_data(http_server_client, db: Db, history: History, allow_reset):
+    reply = await call(http_server_client, "POST", "/api/full_reset")
+    assert reply.status == 200
+    assert reply.json["restored"] == {"groups": 3, "words": 102, "study_activities": 3}
+    assert await db.count_sessions() == 0
+    assert await db.fetchval("count_reviews") == 0
+    groups = await call(http_server_client, "GET", "/api/groups?sort_by=name")
+    assert {(g["id"], g["name"]) for g in groups.json["items"]} == {
+        (1, "Core Verbs"),
+        (2, "Core Adjectives"),
+        (3, "Food and Drink"),
+    }
+    activity = await call(http_server_client, "GET", "/api/study_activities/1")
+    assert activity.json["study_activity"]["name"] == "Typing Tutor"
+    created = await call(
+        http_server_client, "POST", "/api/study_sessions", {"group_id": 1, "study_activity_id": 1}
+    )
+    assert created.status == 201
+
+
+@ENABLED
+async def test_full_reset_twice_gives_the_same_data(http_server_client, db: Db, allow_reset):
+    first = await call(http_server_client, "POST", "/api/full_reset")
+    words_first = await call(http_server_client, "GET", "/api/words?per_page=500")
+    second = await call(http_server_client, "POST", "/api/full_reset")
+    words_second = await call(http_server_client, "GET", "/api/words?per_page=500")
+    assert first.json == second.json
+    assert words_first.json == words_second.json
