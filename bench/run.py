@@ -984,39 +984,37 @@ def database(args: argparse.Namespace, work_dir: Path, server_connections: int) 
 def run(args: argparse.Namespace) -> int:
     tools = find_tools()
     help_text = server_options()
-    server_flags: list[str] = []
-    if args.processes is not None:
-        if re.search(r"--processes\b", help_text):
-            server_flags += ["--processes", str(args.processes)]
-        else:
-            say(f"note: this server.py has no --processes option; --processes {args.processes} is ignored")
-    if args.pool_size is not None:
-        if re.search(r"--pool-size\b", help_text):
-            server_flags += ["--pool-size", str(args.pool_size)]
-        else:
-            say(f"note: this server.py has no --pool-size option; --pool-size {args.pool_size} is ignored")
-    server_connections = (args.processes or 1) * (args.pool_size or 10)
     levels_wanted = args.connections
-    need_files = max(levels_wanted) + 200
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft < need_files:
-        if hard == resource.RLIM_INFINITY or hard >= need_files:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (need_files, hard))
-            say(f"note: raised the open-files limit from {soft} to {need_files} for wrk and the server")
-        else:
-            say(f"warning: the open-files limit ({soft}, hard {hard}) is below {need_files}; expect errors")
-
-    per_level = 2 * (args.duration + 4)
-    estimate = 20 + args.warmup + len(levels_wanted) * per_level
+    estimate = 10 + args.warmup + len(levels_wanted) * 2 * (args.duration + 3)
     say(
         f"bench/run.py: POST /api/study_sessions at {','.join(map(str, levels_wanted))} connections, "
-        f"{args.duration} s per run; about {estimate / 60:.0f} min"
+        f"{args.duration} s per run; about {estimate:.0f} s"
     )
     say(f"  commit {_git_revision()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start")
     say(
         f"  {tools.wrk_version.split(' Copyright')[0]} ({tools.wrk}); "
         f"{tools.pgbench_version} ({tools.pgbench})"
     )
+
+    server_flags: list[str] = []
+    for option, value in (("--processes", args.processes), ("--pool-size", args.pool_size)):
+        if value is None:
+            continue
+        if re.search(rf"{option}\b", help_text):
+            server_flags += [option, str(value)]
+        else:
+            say(f"  note: this server.py has no {option} option; {option} {value} is not passed")
+    processes = args.processes if "--processes" in server_flags else 1
+    server_connections = processes * (args.pool_size or 10)  # 10: server.py's default pool size
+
+    need_files = max(levels_wanted) + 200
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < need_files:
+        if hard == resource.RLIM_INFINITY or hard >= need_files:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (need_files, hard))
+            say(f"  note: raised the open-files limit from {soft} to {need_files} for wrk and the server")
+        else:
+            say(f"  warning: the open-files limit ({soft}, hard {hard}) is below {need_files}; expect errors")
 
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="langportal-bench-") as tmp:
