@@ -447,7 +447,7 @@ class Database:
         host = _dsn_host(self.dsn)
         if not (host.startswith("/") or host in ("localhost", "::1") or host.startswith("127.")):
             return None
-        backend = self.fetchval("database_info")
+        backend = self.fetchrow("database_info")["backend_pid"]
         try:
             fields = Path(f"/proc/{backend}/stat").read_text()
             comm = fields[fields.index("(") + 1 : fields.rindex(")")]
@@ -1113,6 +1113,7 @@ def _run_with_database(
                 {
                     "command": sys.argv,
                     "commit": _git_revision(),
+                    "cores": os.cpu_count(),
                     "duration_s": args.duration,
                     "database": db_description,
                     "server_command": [portaldb.redact(part) for part in command],
@@ -1153,6 +1154,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except portaldb.EmbeddedPostgresError as exc:
         print(f"bench/run.py: error: {exc}", file=sys.stderr)
+        return 2
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        print(f"bench/run.py: error: the database failed during the run: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("bench/run.py: interrupted; the server and database were stopped", file=sys.stderr)
