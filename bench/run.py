@@ -297,12 +297,12 @@ def tree_cpu_seconds(root: int | None) -> float | None:
     return total
 
 
-def machine_cpu() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine since boot, all cores."""
+def machine_cpu() -> tuple[float, float, float]:
+    """(busy, total, softirq) CPU seconds of the whole machine since boot, all cores."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
     user, nice, system, idle, iowait, irq, softirq, steal = values
     busy = user + nice + system + irq + softirq + steal
-    return busy / CLK_TCK, (busy + idle + iowait) / CLK_TCK
+    return busy / CLK_TCK, (busy + idle + iowait) / CLK_TCK, (irq + softirq) / CLK_TCK
 
 
 def children_cpu() -> float:
@@ -318,6 +318,7 @@ class CpuSnapshot:
     tool: float
     busy: float
     total: float
+    irq: float
 
 
 @dataclass
@@ -330,6 +331,7 @@ class CpuUse:
     machine_busy: float
     machine_capacity: float
     other: float  # busy time not explained by the three above (other work on the machine)
+    kernel_irq: float  # interrupt and softirq time (loopback networking), part of ``other``
 
     def per(self, count: int) -> dict[str, float | None]:
         """Milliseconds of CPU per request or transaction."""
@@ -342,6 +344,7 @@ class CpuUse:
             "database": ms(self.database),
             "load_tool": ms(self.load_tool),
             "other": ms(self.other),
+            "kernel_irq": ms(self.kernel_irq),
         }
 
 
@@ -351,13 +354,14 @@ class CpuMeter:
         self.database_pid = database_pid
 
     def snapshot(self, *, with_server: bool) -> CpuSnapshot:
-        busy, total = machine_cpu()
+        busy, total, irq = machine_cpu()
         return CpuSnapshot(
             server=tree_cpu_seconds(self.server_pid) if with_server else None,
             database=tree_cpu_seconds(self.database_pid),
             tool=children_cpu(),
             busy=busy,
             total=total,
+            irq=irq,
         )
 
     @staticmethod
@@ -370,7 +374,15 @@ class CpuMeter:
         tool = after.tool - before.tool
         busy = after.busy - before.busy
         explained = tool + (server or 0.0) + (database or 0.0)
-        return CpuUse(server, database, tool, busy, after.total - before.total, max(0.0, busy - explained))
+        return CpuUse(
+            server,
+            database,
+            tool,
+            busy,
+            after.total - before.total,
+            max(0.0, busy - explained),
+            after.irq - before.irq,
+        )
 
 
 # -- the database -------------------------------------------------------------------------------
@@ -582,6 +594,7 @@ class CeilingResult:
     failed: int | None = None
     latency_avg_ms: float | None = None
     rows_added: int | None = None
+    db_transactions_per_tx: float | None = None
     cpu: dict[str, Any] = field(default_factory=dict)
     cpu_ms_per_tx: dict[str, float | None] = field(default_factory=dict)
     error: str | None = None
@@ -604,6 +617,7 @@ class ServerResult:
     unanswered: int = 0
     lost_writes: int | None = None
     unexplained_rows: int | None = None
+    db_transactions_per_request: float | None = None
     cpu: dict[str, Any] = field(default_factory=dict)
     cpu_ms_per_request: dict[str, float | None] = field(default_factory=dict)
     server_log: dict[str, Any] = field(default_factory=dict)
@@ -694,6 +708,7 @@ class Bench:
         ]
         say(f"  ceiling: pgbench -M prepared -n -T {self.args.duration} -c {clients} -j {threads}{note}")
         last_id = self.db.fetchval("last_study_session_id")
+        transactions_before = self.db.fetchval("database_transactions")
         before = self.meter.snapshot(with_server=False)
         try:
             run = subprocess.run(
@@ -711,6 +726,9 @@ class Bench:
         result.failed = None if failed is None else int(failed)
         result.latency_avg_ms = _number(r"^latency average = ([\d.]+) ms", output)
         result.rows_added = self.db.fetchval("study_sessions_after", last_id)
+        transactions = self.transactions_since(transactions_before)
+        if transactions is not None and result.transactions:
+            result.db_transactions_per_tx = transactions / result.transactions
         result.cpu = asdict(cpu)
         result.cpu_ms_per_tx = cpu.per(result.transactions or 0)
         if run.returncode != 0 or result.tps is None:
@@ -726,6 +744,7 @@ class Bench:
             f"-d{self.args.duration}s --latency -s {LUA_SCRIPT.relative_to(PROJECT_DIR)}"
         )
         last_id = self.db.fetchval("last_study_session_id")
+        transactions_before = self.db.fetchval("database_transactions")
         log_offset = self.server.log_size()
         before = self.meter.snapshot(with_server=True)
         try:
@@ -737,6 +756,7 @@ class Bench:
             return result
         cpu = self.meter.used(before, self.meter.snapshot(with_server=True))
         result.rows_added = self.drain(last_id)
+        transactions = self.transactions_since(transactions_before)
         match = re.search(r"^BENCH_RESULT (\{.*\})$", run.stdout, re.MULTILINE)
         if run.returncode != 0 or not match:
             lines = "\n".join("    " + line for line in (run.stdout + run.stderr).strip().splitlines()[-8:])
@@ -756,6 +776,9 @@ class Bench:
         result.latency_ms = {f"p{k}": None if v < 0 else v / 1000 for k, v in latency["percentiles"].items()}
         result.latency_ms["max"] = None if result.errors["timeout"] else latency["max"] / 1000
         result.unanswered = max(0, result.sent - result.responses)
+        if transactions is not None and result.rows_added:
+            # Per request the server handled: those answered, or more when unanswered ones wrote.
+            result.db_transactions_per_request = transactions / max(result.responses, result.rows_added)
         if result.rows_added is not None:
             result.lost_writes = max(0, result.created - result.rows_added)
             result.unexplained_rows = max(0, result.rows_added - result.created - result.unanswered)
@@ -763,6 +786,15 @@ class Bench:
         result.cpu_ms_per_request = cpu.per(result.responses)
         result.server_log = self.summarise_log(log_offset)
         return result
+
+    def transactions_since(self, before: int | None) -> int | None:
+        """Transactions the database finished since it had finished ``before``.
+
+        The bench's own few statements (counts between phases) are included: noise next to the
+        thousands of requests or pgbench transactions they are divided by.
+        """
+        after = self.db.fetchval("database_transactions")
+        return None if before is None or after is None else max(0, after - before)
 
     def drain(self, last_id: int) -> int:
         """Rows added since ``last_id``, once the server has finished what wrk left in flight.
@@ -804,6 +836,8 @@ def _cpu_line(per: dict[str, float | None], tool: str) -> str:
     ):
         if per.get(key) is not None:
             parts.append(f"{label} {per[key]:.3f}")
+    if per.get("kernel_irq") is not None:
+        parts[-1] += f" (of it kernel irq/softirq {per['kernel_irq']:.3f})"
     return ", ".join(parts)
 
 
@@ -817,6 +851,8 @@ def report_ceiling(result: CeilingResult) -> None:
         f"latency avg {_fmt(result.latency_avg_ms, '.1f')} ms, rows added {_fmt(result.rows_added, ',')})"
     )
     say(f"    CPU ms per transaction: {_cpu_line(result.cpu_ms_per_tx, 'pgbench')}")
+    if result.db_transactions_per_tx is not None:
+        say(f"    database transactions per pgbench transaction ~ {result.db_transactions_per_tx:.2f}")
     busy, capacity = result.cpu["machine_busy"], result.cpu["machine_capacity"]
     say(f"    machine busy {100 * busy / capacity:.0f}% of {capacity / 1:.0f} core-seconds")
 
@@ -855,6 +891,8 @@ def report_server(result: ServerResult, ceiling: CeilingResult | None) -> None:
             f"{result.wrk_timeout_ms:.0f} ms: wrk counts them as timeout socket errors)"
         )
     say(f"    CPU ms per request: {_cpu_line(result.cpu_ms_per_request, 'wrk')}")
+    if result.db_transactions_per_request is not None:
+        say(f"    database transactions per request ~ {result.db_transactions_per_request:.2f}")
     busy, capacity = result.cpu["machine_busy"], result.cpu["machine_capacity"]
     say(f"    machine busy {100 * busy / capacity:.0f}% of {capacity:.0f} core-seconds")
     log = result.server_log
@@ -866,7 +904,7 @@ def final_table(levels: list[dict[str, Any]]) -> None:
     header = (
         f"{'conns':>6} {'pgbench c':>9} {'ceiling tps':>11} {'server req/s':>12} {'ratio':>6} "
         f"{'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>7} {'sock err':>8} {'lost':>5} "
-        f"{'srv CPU ms/req':>14} {'db CPU ms/req':>13} {'db CPU ms/tx':>12}"
+        f"{'srv CPU ms/req':>14} {'db CPU ms/req':>13} {'db CPU ms/tx':>12} {'db tx/req':>9}"
     )
     say(header)
     say("-" * len(header))
@@ -885,7 +923,8 @@ def final_table(levels: list[dict[str, Any]]) -> None:
             f"{server.non_2xx:>7,} {server.socket_errors:>8,} {_fmt(lost, ','):>5} "
             f"{_fmt(server.cpu_ms_per_request.get('server'), '.3f'):>14} "
             f"{_fmt(server.cpu_ms_per_request.get('database'), '.3f'):>13} "
-            f"{_fmt(ceiling.cpu_ms_per_tx.get('database'), '.3f'):>12}"
+            f"{_fmt(ceiling.cpu_ms_per_tx.get('database'), '.3f'):>12} "
+            f"{_fmt(server.db_transactions_per_request, '.2f'):>9}"
         )
 
 

@@ -58,3 +58,9 @@ SELECT
 -- name: database_info
 SELECT pg_backend_pid() AS backend_pid, current_setting('server_version') AS server_version,
     current_database() AS database;
+
+-- name: database_transactions
+-- Transactions this database has finished, from the statistics system: every statement outside
+-- an explicit transaction counts as one. Backends report every second or so, so a count taken
+-- right after load is close, not exact.
+SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database();
