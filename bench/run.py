@@ -388,20 +388,6 @@ class CpuMeter:
 # -- the database -------------------------------------------------------------------------------
 
 
-class BenchPostgres(portaldb.EmbeddedPostgres):
-    """The embedded PostgreSQL, allowed enough connections for 256 pgbench clients plus the server.
-
-    The portal's own class sets max_connections=200; a later ``-c`` on the postgres command line wins.
-    """
-
-    def __init__(self, data_dir: str | os.PathLike[str], max_connections: int) -> None:
-        super().__init__(data_dir)
-        self.max_connections = max_connections
-
-    def _server_options(self) -> str:
-        return f"{super()._server_options()} -c max_connections={self.max_connections}"
-
-
 class Database:
     """One connection of the bench's own, for loading data and counting rows between phases."""
 
@@ -1010,7 +996,7 @@ def database(args: argparse.Namespace, work_dir: Path, server_connections: int) 
         yield args.database_url, portaldb.redact(args.database_url)
         return
     max_connections = PGBENCH_MAX_CLIENTS + max(200, server_connections) + 20
-    embedded = BenchPostgres(work_dir / "postgres", max_connections)
+    embedded = portaldb.EmbeddedPostgres(work_dir / "postgres", max_connections=max_connections)
     say(f"database: embedded PostgreSQL in {embedded.data_dir} (max_connections={max_connections}); starting")
     embedded.start()
     try:

@@ -68,8 +68,9 @@ class EmbeddedPostgres:
     directory at a time; a second one gets a clear error instead of stopping the first's server.
     """
 
-    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+    def __init__(self, data_dir: str | os.PathLike[str], *, max_connections: int = 200) -> None:
         self.data_dir = Path(data_dir).expanduser().resolve()
+        self.max_connections = max_connections
         self.pgdata = self.data_dir / "pgdata"
         self.log_file = self.data_dir / "postgres.log"
         self._lock_fd: int | None = None
@@ -216,7 +217,7 @@ class EmbeddedPostgres:
             "unix_socket_directories": str(self.socket_dir),
             "unix_socket_permissions": "0700",
             "port": str(SOCKET_PORT),
-            "max_connections": "200",
+            "max_connections": str(self.max_connections),
         }
         # pg_ctl hands -o to a shell, so each value is quoted for it.
         return " ".join(f"-c {shlex.quote(f'{name}={value}')}" for name, value in settings.items())
