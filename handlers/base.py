@@ -214,16 +214,16 @@ class APIHandler(tornado.web.RequestHandler):
         shown = json.dumps(value if len(value) <= 40 else value[:37] + "...")
         raise APIError(400, f"{what} id must be an integer from 1 to {MAX_INT32}, got {shown}")
 
-    async def fetchrow(self, query: str, *args: Any) -> Any:
-        """Run one named statement from ``sql/queries`` on a pooled connection; its first row.
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection, for statements that must share one (a transaction).
 
         A database that cannot be reached, or a pool with no free connection within the
         configured wait, is answered 503 with Retry-After rather than left to hang or fail 500.
         """
-        app = self.application
         try:
-            async with app.pool.acquire(timeout=self.settings["pool_timeout"]) as conn:
-                return await conn.fetchrow(getattr(app.queries, query), *args)
+            async with self.application.pool.acquire(timeout=self.settings["pool_timeout"]) as conn:
+                yield conn
         except UNAVAILABLE_ERRORS as exc:
             log.warning("request %s: database unavailable: %r", self.request_id, exc)
             raise APIError(
@@ -231,6 +231,16 @@ class APIHandler(tornado.web.RequestHandler):
                 "the database is unavailable or busy; retry shortly",
                 headers={"Retry-After": str(self.settings["retry_after"])},
             ) from None
+
+    async def fetchrow(self, query: str, *args: Any) -> Any:
+        """Run one named statement from ``sql/queries``; its first row (or None)."""
+        async with self.connection() as conn:
+            return await conn.fetchrow(getattr(self.application.queries, query), *args)
+
+    async def fetch(self, query: str, *args: Any) -> list[Any]:
+        """Run one named statement from ``sql/queries``; all its rows."""
+        async with self.connection() as conn:
+            return await conn.fetch(getattr(self.application.queries, query), *args)
 
     def compute_etag(self) -> None:
         return None  # answers are no-store; hashing every body would be wasted work
@@ -273,29 +283,7 @@ class APIHandler(tornado.web.RequestHandler):
             exc_info=(typ, value, tb),
         )
 
-    # -- helpers for the read endpoints, pagination and query strings (issue 5) -----------------
-    # Added after the core endpoint; nothing above depends on them.
-
-    @contextlib.asynccontextmanager
-    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
-        """A pooled connection, with the same 503 handling as :meth:`fetchrow`, for statements
-        that must share a connection (a transaction)."""
-        app = self.application
-        try:
-            async with app.pool.acquire(timeout=self.settings["pool_timeout"]) as conn:
-                yield conn
-        except UNAVAILABLE_ERRORS as exc:
-            log.warning("request %s: database unavailable: %r", self.request_id, exc)
-            raise APIError(
-                503,
-                "the database is unavailable or busy; retry shortly",
-                headers={"Retry-After": str(self.settings["retry_after"])},
-            ) from None
-
-    async def fetch(self, query: str, *args: Any) -> list[Any]:
-        """Run one named statement from ``sql/queries``; all its rows."""
-        async with self.connection() as conn:
-            return await conn.fetch(getattr(self.application.queries, query), *args)
+    # -- query strings and pagination --------------------------------------------------------
 
     def query_params(self, schema: str) -> dict[str, Any]:
         """The query string as a dict valid against ``schemas/<schema>.json``, defaults filled in.
