@@ -61,6 +61,18 @@ class PortalApplication(tornado.web.Application):
         self.in_flight = 0  # requests being handled now; shutdown waits for them
         self._idle = asyncio.Event()
         self._idle.set()
+        self._batchers: dict[str, portaldb.Batcher] = {}
+
+    def batcher(self, query: str) -> portaldb.Batcher:
+        """The group-commit runner of one batched statement from ``sql/queries``, made on first use."""
+        if query not in self._batchers:
+            self._batchers[query] = portaldb.Batcher(
+                self.pool,
+                getattr(self.queries, query),
+                max_workers=self.pool.get_max_size(),
+                wait_timeout=self.settings["pool_timeout"],
+            )
+        return self._batchers[query]
 
     def request_started(self) -> None:
         self.in_flight += 1

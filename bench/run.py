@@ -54,7 +54,7 @@ HOST = "127.0.0.1"  # the only address any load is sent to
 SERVER_SCRIPT = PROJECT_DIR / "server.py"
 LUA_SCRIPT = BENCH_DIR / "post_session.lua"
 BENCH_SQL = Queries(parse((BENCH_DIR / "sql" / "bench.sql").read_text(encoding="utf-8"), "bench.sql"))
-ENDPOINT_QUERY = "create_study_session"
+ENDPOINT_QUERY = "create_study_sessions"
 PGBENCH_MAX_CLIENTS = 256  # the issue caps the ceiling's clients here
 LOAD_THREADS = 2  # wrk -t and pgbench -j: one per core of the machines this runs on
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -554,14 +554,16 @@ def _signal_group(pgid: int, sig: int) -> bool:
 
 
 def pgbench_script(groups: int, activities: int) -> str:
-    """A pgbench script running the endpoint's own named SQL, its $1/$2 bound to random ids."""
+    """A pgbench script running the endpoint's own named SQL for one request per transaction: its
+    $1/$2 (arrays of group and study activity ids, one element per request) bound to one random
+    existing id each. The server may put several requests in one such statement; pgbench never."""
     statement = getattr(portaldb.load_queries(), ENDPOINT_QUERY).strip()
     if set(re.findall(r"\$(\d+)", statement)) != {"1", "2"}:
         raise BenchError(
             f"{ENDPOINT_QUERY} no longer takes exactly $1 (group id) and $2 (study activity id); "
             "update pgbench_script() in bench/run.py"
         )
-    statement = re.sub(r"\$2(?!\d)", ":a", re.sub(r"\$1(?!\d)", ":g", statement))
+    statement = re.sub(r"\$2(?!\d)", "ARRAY[:a]", re.sub(r"\$1(?!\d)", "ARRAY[:g]", statement))
     if not statement.endswith(";"):
         statement += ";"
     return (

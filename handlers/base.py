@@ -225,12 +225,23 @@ class APIHandler(tornado.web.RequestHandler):
             async with self.application.pool.acquire(timeout=self.settings["pool_timeout"]) as conn:
                 yield conn
         except UNAVAILABLE_ERRORS as exc:
-            log.warning("request %s: database unavailable: %r", self.request_id, exc)
-            raise APIError(
-                503,
-                "the database is unavailable or busy; retry shortly",
-                headers={"Retry-After": str(self.settings["retry_after"])},
-            ) from None
+            raise self._unavailable(exc) from None
+
+    def _unavailable(self, exc: BaseException) -> APIError:
+        log.warning("request %s: database unavailable: %r", self.request_id, exc)
+        return APIError(
+            503,
+            "the database is unavailable or busy; retry shortly",
+            headers={"Retry-After": str(self.settings["retry_after"])},
+        )
+
+    async def fetchrow_batched(self, query: str, *args: Any) -> Any:
+        """This request's row of a batched statement (see portaldb/batch.py): concurrent requests
+        share one round trip. Database trouble is answered 503, as in :meth:`connection`."""
+        try:
+            return await self.application.batcher(query).run(*args)
+        except UNAVAILABLE_ERRORS as exc:
+            raise self._unavailable(exc) from None
 
     async def fetchrow(self, query: str, *args: Any) -> Any:
         """Run one named statement from ``sql/queries``; its first row (or None)."""

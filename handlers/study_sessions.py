@@ -40,7 +40,7 @@ class StudySessionsHandler(APIHandler):
     async def post(self) -> None:
         body = self.json_body("study_session_create")
         group_id, activity_id = int(body["group_id"]), int(body["study_activity_id"])  # 1.0 -> 1
-        row = await self.fetchrow("create_study_session", group_id, activity_id)
+        row = await self.fetchrow_batched("create_study_sessions", group_id, activity_id)
         missing = []
         if not row["group_found"]:
             missing.append({"field": "group_id", "message": f"group {group_id} not found"})

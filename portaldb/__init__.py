@@ -3,6 +3,7 @@
 The lowest floor of the project: it knows nothing of HTTP.
 """
 
+from .batch import Batcher, BatchWaitTimeout
 from .embedded import EmbeddedPostgres, EmbeddedPostgresError
 from .migrations import MigrationError, migrate, restore_demo
 from .pool import UNAVAILABLE_ERRORS, create_pool, redact
@@ -11,6 +12,8 @@ from .queries import load as load_queries
 
 __all__ = [
     "UNAVAILABLE_ERRORS",
+    "BatchWaitTimeout",
+    "Batcher",
     "EmbeddedPostgres",
     "EmbeddedPostgresError",
     "MigrationError",

@@ -231,7 +231,9 @@ class TestUnexpectedFault:
     def app(self, pool, db):
         app = make_app(pool)
         broken = {name: getattr(app.queries, name) for name in app.queries.names()}
-        broken["create_study_session"] = "SELECT 1 / ($1::int - $1::int) AS id, $2::int AS other"
+        broken["create_study_sessions"] = (
+            "SELECT 1 / (a - a) AS id FROM unnest($1::int[], $2::int[]) AS r (a, b)"
+        )
         app.queries = Queries(broken)
         return app
 

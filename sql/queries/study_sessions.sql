@@ -1,28 +1,42 @@
 -- Study sessions: the statements behind handlers/study_sessions.py.
 
--- name: create_study_session
--- One round trip, one statement, so one transaction: look up the group ($1) and the study
--- activity ($2), lock both against deletion (FOR KEY SHARE, as the foreign keys would), and insert
--- the session only when both exist. Always returns exactly one row: the two found-flags, and the
--- new session's columns (NULL when nothing was inserted).
-WITH grp AS (
-    SELECT id FROM groups WHERE id = $1 FOR KEY SHARE
-), activity AS (
-    SELECT id FROM study_activities WHERE id = $2 FOR KEY SHARE
+-- name: create_study_sessions
+-- Starts study sessions for several requests in one statement: one round trip, one transaction.
+-- Requests that arrive together share it (portaldb/batch.py); under light load a batch is a single
+-- request. $1 holds the group ids and $2 the study activity ids, request by request; ord is each
+-- request's 1-based position. For each request the group and the study activity are looked up and
+-- locked against deletion (FOR KEY SHARE, as the foreign keys would), and a session is inserted
+-- only when both exist. Returns one row per request, in order: the two found-flags and the new
+-- session (id NULL when nothing was inserted). Ids are drawn before the insert, and created_at is
+-- written explicitly, so each request's row is known without reading the insert back.
+WITH request AS (
+    SELECT r.ord, r.group_id, r.study_activity_id
+    FROM unnest($1::int[], $2::int[]) WITH ORDINALITY AS r (group_id, study_activity_id, ord)
+), checked AS (
+    SELECT
+        request.ord,
+        request.group_id,
+        request.study_activity_id,
+        EXISTS (SELECT FROM groups WHERE id = request.group_id FOR KEY SHARE) AS group_found,
+        EXISTS (
+            SELECT FROM study_activities WHERE id = request.study_activity_id FOR KEY SHARE
+        ) AS activity_found
+    FROM request
+), numbered AS (
+    SELECT
+        checked.*,
+        CASE WHEN group_found AND activity_found
+            THEN nextval('study_sessions_id_seq')::int
+        END AS id,
+        now() AS created_at
+    FROM checked
 ), inserted AS (
-    INSERT INTO study_sessions (group_id, study_activity_id)
-    SELECT grp.id, activity.id FROM grp CROSS JOIN activity
-    RETURNING id, group_id, study_activity_id, created_at
+    INSERT INTO study_sessions (id, group_id, study_activity_id, created_at)
+    SELECT id, group_id, study_activity_id, created_at FROM numbered WHERE id IS NOT NULL
 )
-SELECT
-    EXISTS (SELECT FROM grp) AS group_found,
-    EXISTS (SELECT FROM activity) AS activity_found,
-    inserted.id,
-    inserted.group_id,
-    inserted.study_activity_id,
-    inserted.created_at
-FROM (VALUES (1)) AS always_one_row (one)
-LEFT JOIN inserted ON true;
+SELECT ord, group_found, activity_found, id, group_id, study_activity_id, created_at
+FROM numbered
+ORDER BY ord;
 
 -- name: get_study_session
 -- One session with its activity's and group's names, its start (created_at) and end (its last

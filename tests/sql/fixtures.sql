@@ -81,3 +81,14 @@ SELECT id, name, url FROM study_activities ORDER BY id;
 
 -- name: delete_study_activities
 DELETE FROM study_activities;
+
+-- name: batch_probe
+-- For tests of portaldb.Batcher: each call learns how many calls shared its statement.
+SELECT r.ord, r.x, cardinality($1::int[]) AS batch_size
+FROM unnest($1::int[]) WITH ORDINALITY AS r (x, ord)
+ORDER BY r.ord;
+
+-- name: batch_probe_failing
+SELECT r.ord, 1 / (r.x - r.x) AS boom
+FROM unnest($1::int[]) WITH ORDINALITY AS r (x, ord)
+ORDER BY r.ord;

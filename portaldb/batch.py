@@ -1,0 +1,129 @@
+"""Group commit: concurrent calls of one statement share a round trip and a transaction.
+
+Under load, many requests want to run the same small INSERT at once. Each round trip costs the
+database (parse/bind/execute/commit) and this process (asyncpg, the event loop) about as much as
+the insert itself, so :class:`Batcher` lets calls that arrive while the pool's connections are busy
+wait together and go out as one statement over arrays. With no queue (light load) a call goes out
+on its own at once: batching never adds a delay.
+
+The statement takes one array parameter per argument and returns one row per call, in order, with
+a column ``ord`` (1-based, from ``unnest(...) WITH ORDINALITY``). It must be correct for any batch,
+since a failing statement fails every call in its batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+
+class BatchWaitTimeout(TimeoutError):
+    """No connection was free to send the call within the wait; it was never sent."""
+
+
+@dataclass(eq=False)
+class _Call:
+    args: tuple[Any, ...]
+    future: asyncio.Future[Any]
+    sent: bool = field(default=False)
+
+
+class Batcher:
+    """Runs ``statement`` for many concurrent :meth:`run` calls in as few round trips as the pool
+    allows: at most one batch per pooled connection at a time, up to ``max_batch`` calls each."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        statement: str,
+        *,
+        max_workers: int,
+        wait_timeout: float,
+        max_batch: int = 500,
+    ) -> None:
+        self._pool = pool
+        self._statement = statement
+        self._max_workers = max_workers
+        self._wait_timeout = wait_timeout
+        self._max_batch = max_batch
+        self._queue: deque[_Call] = deque()
+        self._workers: set[asyncio.Task[None]] = set()
+
+    async def run(self, *args: Any) -> Any:
+        """This call's row of the statement's result.
+
+        Raises :class:`BatchWaitTimeout` when no connection could be had within ``wait_timeout``
+        (nothing was sent), or whatever the statement raised (for the whole batch). Once a call has
+        been sent it is always waited for, so a caller is never told "failed" for a row that was
+        in fact written.
+        """
+        call = _Call(args, asyncio.get_running_loop().create_future())
+        self._queue.append(call)
+        if len(self._workers) < self._max_workers:
+            worker = asyncio.get_running_loop().create_task(self._work())
+            self._workers.add(worker)
+            worker.add_done_callback(self._workers.discard)
+        try:
+            return await asyncio.wait_for(asyncio.shield(call.future), self._wait_timeout)
+        except TimeoutError:
+            if call.sent:
+                return await call.future  # in flight: bounded by the statement timeout
+            self._queue.remove(call)
+            raise BatchWaitTimeout("no database connection was free in time") from None
+
+    async def _work(self) -> None:
+        """Send batches while calls are queued; then end (no idle tasks are left behind)."""
+        while self._queue:
+            try:
+                connection = await self._pool.acquire(timeout=self._wait_timeout)
+            except TimeoutError:
+                return  # the queued calls time out on their own, unsent
+            except Exception as exc:  # the database cannot be reached: fail the queue now, unsent
+                self._fail(self._take_all(), exc)
+                return
+            try:
+                while self._queue:
+                    if not await self._send(connection, self._take()):
+                        break  # the connection may be broken: get another for what is left
+            finally:
+                await self._pool.release(connection)
+
+    def _take_all(self) -> list[_Call]:
+        calls = list(self._queue)
+        self._queue.clear()
+        return calls
+
+    @staticmethod
+    def _fail(calls: Sequence[_Call], exc: BaseException) -> None:
+        for call in calls:
+            if not call.future.done():
+                call.future.set_exception(exc)
+
+    def _take(self) -> list[_Call]:
+        batch = []
+        while self._queue and len(batch) < self._max_batch:
+            call = self._queue.popleft()
+            call.sent = True
+            batch.append(call)
+        return batch
+
+    async def _send(self, connection: asyncpg.Connection, batch: Sequence[_Call]) -> bool:
+        """Run one batch; every call in it gets its row, or the statement's error. True if it ran."""
+        columns = [list(column) for column in zip(*(call.args for call in batch), strict=True)]
+        try:
+            rows = await connection.fetch(self._statement, *columns)
+        except Exception as exc:
+            self._fail(batch, exc)
+            return False
+        if len(rows) != len(batch):
+            self._fail(batch, RuntimeError(f"a batch of {len(batch)} calls returned {len(rows)} rows"))
+            return True
+        for call, row in zip(batch, rows, strict=True):
+            if not call.future.done():
+                call.future.set_result(row)
+        return True

@@ -1,0 +1,138 @@
+"""Group commit (portaldb.Batcher) and the batched create statement behind POST /api/study_sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+
+import asyncpg
+import pytest
+import tornado.httpclient
+
+import portaldb
+
+from .conftest import FIXTURE_SQL, Catalog, Db
+
+
+@pytest.fixture
+def one_connection(io_loop, database_url):
+    pool = io_loop.run_sync(
+        lambda: portaldb.create_pool(
+            database_url, min_size=1, max_size=1, connect_timeout=5, statement_timeout=5
+        )
+    )
+    yield pool
+    io_loop.run_sync(pool.close)
+
+
+async def test_calls_that_wait_together_share_one_statement(one_connection):
+    batcher = portaldb.Batcher(one_connection, FIXTURE_SQL.batch_probe, max_workers=1, wait_timeout=5)
+    async with one_connection.acquire():  # every connection busy: calls queue up
+        calls = [asyncio.ensure_future(batcher.run(i)) for i in range(50)]
+        await asyncio.sleep(0.05)
+    rows = await asyncio.gather(*calls)
+    assert [row["x"] for row in rows] == list(range(50))  # each call got its own row
+    assert {row["batch_size"] for row in rows} == {50}
+
+
+async def test_a_lone_call_goes_out_alone_at_once(one_connection):
+    batcher = portaldb.Batcher(one_connection, FIXTURE_SQL.batch_probe, max_workers=1, wait_timeout=5)
+    row = await asyncio.wait_for(batcher.run(7), 2)
+    assert (row["x"], row["batch_size"]) == (7, 1)
+
+
+async def test_batches_are_capped(one_connection):
+    batcher = portaldb.Batcher(
+        one_connection, FIXTURE_SQL.batch_probe, max_workers=1, wait_timeout=5, max_batch=20
+    )
+    async with one_connection.acquire():
+        calls = [asyncio.ensure_future(batcher.run(i)) for i in range(50)]
+        await asyncio.sleep(0.05)
+    rows = await asyncio.gather(*calls)
+    assert [row["batch_size"] for row in rows] == [20] * 40 + [10] * 10
+
+
+async def test_no_free_connection_times_out_unsent(one_connection):
+    batcher = portaldb.Batcher(one_connection, FIXTURE_SQL.batch_probe, max_workers=1, wait_timeout=0.2)
+    async with one_connection.acquire():
+        with pytest.raises(portaldb.BatchWaitTimeout):
+            await batcher.run(1)
+    row = await batcher.run(2)  # and it works again once a connection is free
+    assert row["batch_size"] == 1
+
+
+async def test_a_failing_statement_fails_its_whole_batch_then_recovers(one_connection):
+    failing = portaldb.Batcher(one_connection, FIXTURE_SQL.batch_probe_failing, max_workers=1, wait_timeout=5)
+    async with one_connection.acquire():
+        calls = [asyncio.ensure_future(failing.run(i)) for i in range(5)]
+        await asyncio.sleep(0.05)
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    assert all(isinstance(r, asyncpg.DivisionByZeroError) for r in results)
+    working = portaldb.Batcher(one_connection, FIXTURE_SQL.batch_probe, max_workers=1, wait_timeout=5)
+    assert (await working.run(3))["x"] == 3
+
+
+async def test_an_unreachable_database_fails_fast(unused_port):
+    dead = await asyncpg.create_pool(
+        f"postgresql://postgres@127.0.0.1:{unused_port}/x", min_size=0, timeout=2
+    )
+    try:
+        batcher = portaldb.Batcher(dead, FIXTURE_SQL.batch_probe, max_workers=2, wait_timeout=10)
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(ConnectionRefusedError):
+            await batcher.run(1)
+        assert asyncio.get_running_loop().time() - started < 5  # not the 10 s wait
+    finally:
+        await dead.close()
+
+
+async def test_mixed_concurrent_requests_each_get_their_own_answer(
+    http_server, http_server_client, db: Db, catalog: Catalog
+):
+    """Valid and unknown ids mixed in the same batches: each answer matches its own request."""
+    rng = random.Random(7)
+    group_ids = [catalog.group_id, catalog.other_group_id, 999]
+    bodies = [
+        {"group_id": rng.choice(group_ids), "study_activity_id": rng.choice([catalog.activity_id, 888])}
+        for _ in range(300)
+    ]
+    client = tornado.httpclient.AsyncHTTPClient(force_instance=True, max_clients=300)
+    url = http_server_client.get_url("/api/study_sessions")
+    try:
+        replies = await asyncio.gather(
+            *(
+                client.fetch(
+                    url,
+                    method="POST",
+                    body=json.dumps(body),
+                    headers={"Content-Type": "application/json"},
+                    raise_error=False,
+                )
+                for body in bodies
+            )
+        )
+    finally:
+        client.close()
+    created = 0
+    for body, reply in zip(bodies, replies, strict=True):
+        answer = json.loads(reply.body)
+        if body["group_id"] != 999 and body["study_activity_id"] != 888:
+            assert reply.code == 201
+            session = answer["study_session"]
+            assert (session["group_id"], session["study_activity_id"]) == (
+                body["group_id"],
+                body["study_activity_id"],
+            )
+            row = await db.fetchrow("study_session_row", session["id"])
+            assert (row["group_id"], row["study_activity_id"]) == (
+                body["group_id"],
+                body["study_activity_id"],
+            )
+            created += 1
+        else:
+            assert reply.code == 404
+            assert ("group 999 not found" in answer["error"]) == (body["group_id"] == 999)
+            assert ("study activity 888 not found" in answer["error"]) == (body["study_activity_id"] == 888)
+    assert created > 50
+    assert await db.count_sessions() == created
