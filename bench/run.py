@@ -154,13 +154,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--processes",
         type=_positive_int,
         metavar="N",
-        help="passed to server.py as --processes when it has that option (checked with --help)",
+        default=os.cpu_count() or 1,
+        help="passed to server.py as --processes (default: the number of cores, %(default)s)",
     )
     parser.add_argument(
         "--pool-size",
         type=_positive_int,
         metavar="N",
-        help="passed to server.py as --pool-size (default: the server's own default)",
+        default=8,
+        help="passed to server.py as --pool-size, per process (default: %(default)s)",
     )
     parser.add_argument(
         "--server-args",
