@@ -25,6 +25,7 @@ from typing import Any
 
 import asyncpg
 import tornado.httpserver
+import tornado.ioloop
 import tornado.netutil
 import tornado.web
 import uvloop
@@ -100,12 +101,14 @@ def make_app(
     retry_after: int = 1,
     max_body_bytes: int = MAX_BODY_BYTES,
     allow_reset: bool = False,
+    idempotency_ttl: float = 24 * 3600,
 ) -> PortalApplication:
     """The API as a Tornado application around an asyncpg ``pool`` whose schema is migrated.
 
     ``cors_origins``: None lets any origin read responses (``*``); a list is an allowlist.
     ``pool_timeout``: seconds a request waits for a free connection before a 503.
     ``allow_reset``: whether POST /api/reset_history and /api/full_reset may delete data (else 403).
+    ``idempotency_ttl``: seconds an Idempotency-Key and its stored answer are kept.
     """
     return PortalApplication(
         pool,
@@ -114,6 +117,7 @@ def make_app(
         retry_after=retry_after,
         max_body_bytes=max_body_bytes,
         allow_reset=allow_reset,
+        idempotency_ttl=idempotency_ttl,
         default_handler_class=handlers.NotFoundHandler,
         log_function=log_request,
         compress_response=False,
@@ -155,6 +159,7 @@ class Config:
     log_level: str
     processes: int = 1
     enable_reset: bool = False
+    idempotency_hours: float = 24
 
 
 def _positive(kind: type, name: str) -> Any:
@@ -268,6 +273,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         "(the embedded one always gets it)",
     )
     parser.add_argument(
+        "--idempotency-hours",
+        type=_positive(float, "the idempotency key lifetime"),
+        default=_env("IDEMPOTENCY_HOURS", "24"),
+        help="hours an Idempotency-Key and its answer are kept for retries (IDEMPOTENCY_HOURS; default 24)",
+    )
+    parser.add_argument(
         "--enable-reset",
         action="store_true",
         help="allow POST /api/reset_history and POST /api/full_reset, which delete data "
@@ -298,6 +309,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         log_level=args.log_level,
         processes=args.processes,
         enable_reset=args.enable_reset,
+        idempotency_hours=args.idempotency_hours,
     )
 
 
@@ -369,6 +381,7 @@ async def serve(config: Config, dsn: str, sockets: list[Any]) -> None:
             cors_origins=config.cors_origins,
             pool_timeout=config.pool_timeout,
             allow_reset=config.enable_reset,
+            idempotency_ttl=config.idempotency_hours * 3600,
         )
         server = tornado.httpserver.HTTPServer(
             app,
@@ -378,7 +391,10 @@ async def serve(config: Config, dsn: str, sockets: list[Any]) -> None:
             body_timeout=30,
         )
         server.add_sockets(sockets)
+        purge = tornado.ioloop.PeriodicCallback(lambda: purge_idempotency_keys(pool), 15 * 60 * 1000)
+        purge.start()
         await _wait_for_stop_signal()
+        purge.stop()
         log.info("process %d stopping: %d request(s) in flight", os.getpid(), app.in_flight)
         server.stop()
         if not await app.wait_idle(config.shutdown_grace):
@@ -389,6 +405,16 @@ async def serve(config: Config, dsn: str, sockets: list[Any]) -> None:
             await asyncio.wait_for(pool.close(), timeout=5)
         except TimeoutError:
             pool.terminate()
+
+
+async def purge_idempotency_keys(pool: asyncpg.Pool) -> None:
+    """Delete expired idempotency keys (an expired key is also taken over when used again)."""
+    try:
+        status = await pool.execute(portaldb.load_queries().purge_expired_idempotency_keys)
+    except portaldb.UNAVAILABLE_ERRORS as exc:
+        log.warning("could not purge expired idempotency keys (will retry): %r", exc)
+    else:
+        log.debug("purged expired idempotency keys: %s", status)
 
 
 async def _wait_for_stop_signal() -> None:

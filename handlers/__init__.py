@@ -7,6 +7,7 @@ from typing import Any
 from .base import APIError, APIHandler, NotFoundHandler
 from .dashboard import LastStudySessionHandler, QuickStatsHandler, StudyProgressHandler
 from .groups import GroupHandler, GroupsHandler, GroupStudySessionsHandler, GroupWordsHandler
+from .health import LivenessHandler, ReadinessHandler
 from .openapi import OpenAPIHandler, build_document
 from .reset import FullResetHandler, ResetHistoryHandler
 from .reviews import ReviewHandler
@@ -39,6 +40,8 @@ def routes() -> list[tuple[str, type[APIHandler]] | tuple[str, type[APIHandler],
         (r"/api/reset_history", ResetHistoryHandler),
         (r"/api/full_reset", FullResetHandler),
         (r"/api/openapi.json", OpenAPIHandler, {"document": build_document()}),
+        (r"/healthz", LivenessHandler),
+        (r"/readyz", ReadinessHandler),
     ]
 
 

@@ -9,12 +9,14 @@ origin can read every error.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import math
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -30,9 +32,20 @@ log = logging.getLogger("portal.api")
 MAX_INT32 = 2147483647
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
-ALLOWED_REQUEST_HEADERS = "Content-Type, X-Request-ID"
-EXPOSED_RESPONSE_HEADERS = "Location, Retry-After, X-Request-ID"
+ALLOWED_REQUEST_HEADERS = "Content-Type, Idempotency-Key, X-Request-ID"
+EXPOSED_RESPONSE_HEADERS = "Idempotent-Replayed, Location, Retry-After, X-Request-ID"
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 PREFLIGHT_MAX_AGE = "86400"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A response an endpoint computed: what :meth:`APIHandler.respond` writes, and what an
+    idempotency key stores for replay."""
+
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class APIError(tornado.web.HTTPError):
@@ -255,6 +268,59 @@ class APIHandler(tornado.web.RequestHandler):
 
     def compute_etag(self) -> None:
         return None  # answers are no-store; hashing every body would be wasted work
+
+    def respond(self, answer: Answer) -> None:
+        for name, value in answer.headers.items():
+            self.set_header(name, value)
+        self.write_json(answer.status, answer.body)
+
+    # -- idempotency keys ------------------------------------------------------------------------
+
+    def idempotency_key(self) -> str | None:
+        """The request's ``Idempotency-Key`` header, or None; 400 when it is malformed."""
+        key = self.request.headers.get("Idempotency-Key")
+        if key is None:
+            return None
+        if not _IDEMPOTENCY_KEY.match(key):
+            raise APIError(
+                400,
+                "the Idempotency-Key header must be 1 to 255 visible ASCII characters, "
+                "e.g. a UUID; send a new one for each new request",
+            )
+        return key
+
+    async def once(
+        self, key: str, body: Any, work: Callable[[asyncpg.Connection], Awaitable[Answer]]
+    ) -> Answer:
+        """Do ``work`` once per idempotency key: the first request with ``key`` runs it and stores
+        its answer in the same transaction; a retry with the same key and body gets that answer
+        back (with ``Idempotent-Replayed: true``), even when both arrive at once; the same key
+        with another body is a 422. Answers of 500 and up are not stored (the work rolls back),
+        so such a request may be retried with its key.
+        """
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        fingerprint = hashlib.sha256(
+            f"{self.request.method} {self.request.path}\n{canonical}".encode()
+        ).hexdigest()
+        queries = self.application.queries
+        async with self.connection() as conn, conn.transaction():
+            ttl = self.settings["idempotency_ttl"]
+            if await conn.fetchval(queries.claim_idempotency_key, key, fingerprint, ttl) is not None:
+                answer = await work(conn)
+                stored = json.dumps({"body": answer.body, "headers": answer.headers})
+                await conn.execute(queries.store_idempotent_answer, key, answer.status, stored)
+                return answer
+            previous = await conn.fetchrow(queries.find_idempotent_answer, key)
+        if previous["fingerprint"] != fingerprint:
+            raise APIError(
+                422,
+                "this Idempotency-Key was already used for a different request; "
+                "send a new key for a new request",
+            )
+        response = json.loads(previous["response"])
+        return Answer(
+            previous["status"], response["body"], {**response["headers"], "Idempotent-Replayed": "true"}
+        )
 
     def write_json(self, status: int, payload: Any) -> None:
         self.set_status(status)

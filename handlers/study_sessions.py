@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import APIError, APIHandler
+from .base import Answer, APIError, APIHandler
 from .words import word_json
 
 
@@ -40,18 +40,35 @@ class StudySessionsHandler(APIHandler):
     async def post(self) -> None:
         body = self.json_body("study_session_create")
         group_id, activity_id = int(body["group_id"]), int(body["study_activity_id"])  # 1.0 -> 1
-        row = await self.fetchrow_batched("create_study_sessions", group_id, activity_id)
-        missing = []
-        if not row["group_found"]:
-            missing.append({"field": "group_id", "message": f"group {group_id} not found"})
-        if not row["activity_found"]:
-            missing.append(
-                {"field": "study_activity_id", "message": f"study activity {activity_id} not found"}
-            )
-        if missing:
-            raise APIError(404, "; ".join(m["message"] for m in missing), details=missing)
-        self.set_header("Location", f"/api/study_sessions/{row['id']}")
-        self.write_json(201, {"study_session": study_session_json(row)})
+        key = self.idempotency_key()
+        if key is None:
+            row = await self.fetchrow_batched("create_study_sessions", group_id, activity_id)
+            self.respond(creation_answer(row))
+            return
+
+        async def create(conn: Any) -> Answer:
+            statement = self.application.queries.create_study_sessions
+            return creation_answer((await conn.fetch(statement, [group_id], [activity_id]))[0])
+
+        self.respond(await self.once(key, body, create))
+
+
+def creation_answer(row: Any) -> Answer:
+    """201 with the new session, or 404 naming what does not exist, from a create_study_sessions row."""
+    missing = []
+    if not row["group_found"]:
+        missing.append({"field": "group_id", "message": f"group {row['group_id']} not found"})
+    if not row["activity_found"]:
+        missing.append(
+            {"field": "study_activity_id", "message": f"study activity {row['study_activity_id']} not found"}
+        )
+    if missing:
+        return Answer(404, {"error": "; ".join(m["message"] for m in missing), "details": missing})
+    return Answer(
+        201,
+        {"study_session": study_session_json(row)},
+        {"Location": f"/api/study_sessions/{row['id']}"},
+    )
 
 
 class StudySessionHandler(APIHandler):

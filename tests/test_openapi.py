@@ -126,6 +126,8 @@ async def test_tour_of_every_operation_validates(http_server_client, demo: Db):
         ("GET", "/api/dashboard/study_progress", None),
         ("GET", "/api/dashboard/quick_stats", None),
         ("GET", "/api/openapi.json", None),
+        ("GET", "/healthz", None),
+        ("GET", "/readyz", None),
         ("POST", "/api/reset_history", None),
         ("GET", "/api/dashboard/last_study_session", None),  # null now
         ("POST", "/api/full_reset", None),

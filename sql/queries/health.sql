@@ -1,0 +1,4 @@
+-- Readiness (GET /readyz): the database answers a trivial statement.
+
+-- name: ping
+SELECT 1;
