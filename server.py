@@ -417,15 +417,19 @@ async def purge_idempotency_keys(pool: asyncpg.Pool) -> None:
         log.debug("purged expired idempotency keys: %s", status)
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 async def _wait_for_stop_signal() -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # one that came early is handled now
     try:
         await stop.wait()
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
 
 
@@ -471,6 +475,9 @@ def supervise(config: Config, dsn: str, sockets: list[Any], ready: str) -> None:
         if pid == 0:  # the child serves, and never returns into the parent's code
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            # A stop signal that comes while the child is still starting waits (blocked) until
+            # serve() can handle it gracefully, instead of killing the child half-started.
+            signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
             code = 0
             try:
                 run_loop(serve(config, dsn, sockets))
@@ -492,7 +499,7 @@ def supervise(config: Config, dsn: str, sockets: list[Any], ready: str) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
     try:
         for slot in range(config.processes):
             start(slot)

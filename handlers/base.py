@@ -48,6 +48,14 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+def not_found(*checks: tuple[str, str, bool]) -> Answer | None:
+    """A 404 naming every ``(field, "group 42", found)`` check that failed, or None if all passed."""
+    details = [{"field": field, "message": f"{what} not found"} for field, what, found in checks if not found]
+    if not details:
+        return None
+    return Answer(404, {"error": "; ".join(d["message"] for d in details), "details": details})
+
+
 class APIError(tornado.web.HTTPError):
     """An answer other than success: status, a message for the user, optional per-field details."""
 

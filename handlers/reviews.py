@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .base import APIError, APIHandler
+from typing import Any
+
+from .base import Answer, APIHandler, not_found
 
 
 class ReviewHandler(APIHandler):
@@ -10,19 +12,32 @@ class ReviewHandler(APIHandler):
         sid = self.path_id(session_id, "study session")
         wid = self.path_id(word_id, "word")
         body = self.json_body("review_create")
-        row = await self.fetchrow("create_review", sid, wid, body["correct"])
-        missing = []
-        if not row["session_found"]:
-            missing.append({"field": "study_session_id", "message": f"study session {sid} not found"})
-        if not row["word_found"]:
-            missing.append({"field": "word_id", "message": f"word {wid} not found"})
-        if missing:
-            raise APIError(404, "; ".join(m["message"] for m in missing), details=missing)
-        review = {
-            "id": row["id"],
-            "word_id": row["word_id"],
-            "study_session_id": row["study_session_id"],
-            "correct": row["correct"],
-            "created_at": row["created_at"].isoformat(),
-        }
-        self.write_json(201, {"review_item": review})
+        key = self.idempotency_key()
+        if key is None:
+            row = await self.fetchrow("create_review", sid, wid, body["correct"])
+            self.respond(review_answer(row, sid, wid))
+            return
+
+        async def create(conn: Any) -> Answer:
+            statement = self.application.queries.create_review
+            return review_answer(await conn.fetchrow(statement, sid, wid, body["correct"]), sid, wid)
+
+        self.respond(await self.once(key, body, create))
+
+
+def review_answer(row: Any, session_id: int, word_id: int) -> Answer:
+    """201 with the stored review item, or 404 naming what does not exist, from a create_review row."""
+    missing = not_found(
+        ("study_session_id", f"study session {session_id}", row["session_found"]),
+        ("word_id", f"word {word_id}", row["word_found"]),
+    )
+    if missing:
+        return missing
+    review = {
+        "id": row["id"],
+        "word_id": row["word_id"],
+        "study_session_id": row["study_session_id"],
+        "correct": row["correct"],
+        "created_at": row["created_at"].isoformat(),
+    }
+    return Answer(201, {"review_item": review})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Answer, APIError, APIHandler
+from .base import Answer, APIError, APIHandler, not_found
 from .words import word_json
 
 
@@ -55,15 +55,12 @@ class StudySessionsHandler(APIHandler):
 
 def creation_answer(row: Any) -> Answer:
     """201 with the new session, or 404 naming what does not exist, from a create_study_sessions row."""
-    missing = []
-    if not row["group_found"]:
-        missing.append({"field": "group_id", "message": f"group {row['group_id']} not found"})
-    if not row["activity_found"]:
-        missing.append(
-            {"field": "study_activity_id", "message": f"study activity {row['study_activity_id']} not found"}
-        )
+    missing = not_found(
+        ("group_id", f"group {row['group_id']}", row["group_found"]),
+        ("study_activity_id", f"study activity {row['study_activity_id']}", row["activity_found"]),
+    )
     if missing:
-        return Answer(404, {"error": "; ".join(m["message"] for m in missing), "details": missing})
+        return missing
     return Answer(
         201,
         {"study_session": study_session_json(row)},

@@ -1,7 +1,8 @@
 -- Statements only the tests use: resetting the database between tests and small data sets.
 
 -- name: truncate_all
-TRUNCATE word_review_items, study_sessions, words_groups, words, groups, study_activities
+TRUNCATE word_review_items, study_sessions, words_groups, words, groups, study_activities,
+    idempotency_keys
 RESTART IDENTITY CASCADE;
 
 -- name: insert_group
@@ -92,3 +93,12 @@ ORDER BY r.ord;
 SELECT r.ord, 1 / (r.x - r.x) AS boom
 FROM unnest($1::int[]) WITH ORDINALITY AS r (x, ord)
 ORDER BY r.ord;
+
+-- name: count_idempotency_keys
+SELECT count(*) FROM idempotency_keys;
+
+-- name: expire_idempotency_keys
+UPDATE idempotency_keys SET expires_at = now() - interval '1 second';
+
+-- name: idempotency_key_expiry
+SELECT expires_at - created_at AS ttl FROM idempotency_keys WHERE key = $1;

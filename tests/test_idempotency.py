@@ -1,0 +1,193 @@
+"""Idempotency-Key: a retried POST gets the first answer back and creates nothing more."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import uuid
+
+import pytest
+import tornado.httpclient
+
+from server import make_app, purge_idempotency_keys
+
+from .conftest import Catalog, Db, send
+
+PATH = "/api/study_sessions"
+
+
+def keyed(key: str) -> dict[str, str]:
+    return {"Idempotency-Key": key}
+
+
+async def test_a_retry_gets_the_same_answer_and_creates_nothing(http_server_client, db: Db, catalog: Catalog):
+    key = str(uuid.uuid4())
+    body = {"group_id": catalog.group_id, "study_activity_id": catalog.activity_id}
+    first = await send(http_server_client, "POST", PATH, body, headers=keyed(key))
+    retry = await send(http_server_client, "POST", PATH, body, headers=keyed(key))
+    assert first.status == retry.status == 201
+    assert retry.json == first.json
+    assert retry.headers["Location"] == first.headers["Location"]
+    assert "Idempotent-Replayed" not in first.headers
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert await db.count_sessions() == 1
+    # a new key is a new request
+    other = await send(http_server_client, "POST", PATH, body, headers=keyed(str(uuid.uuid4())))
+    assert other.json["study_session"]["id"] != first.json["study_session"]["id"]
+    assert await db.count_sessions() == 2
+
+
+async def test_the_body_is_compared_as_json_not_as_text(http_server_client, db: Db, catalog: Catalog):
+    key = "k-1"
+    headers = {**keyed(key), "Content-Type": "application/json"}
+    first = await send(
+        http_server_client, "POST", PATH, '{"group_id":1,"study_activity_id":1}', headers=headers
+    )
+    retry = await send(
+        http_server_client, "POST", PATH, '{ "study_activity_id": 1,\n "group_id": 1 }', headers=headers
+    )
+    assert (first.status, retry.status) == (201, 201)
+    assert await db.count_sessions() == 1
+
+
+async def test_same_key_with_another_body_is_422(http_server_client, db: Db, catalog: Catalog):
+    key = "reused-key"
+    await send(http_server_client, "POST", PATH, {"group_id": 1, "study_activity_id": 1}, headers=keyed(key))
+    reply = await send(
+        http_server_client, "POST", PATH, {"group_id": 2, "study_activity_id": 1}, headers=keyed(key)
+    )
+    assert reply.status == 422
+    assert "already used for a different request" in reply.json["error"]
+    assert reply.headers["Access-Control-Allow-Origin"] == "*"
+    assert await db.count_sessions() == 1
+
+
+async def test_same_key_on_another_endpoint_is_422(http_server_client, db: Db, catalog: Catalog):
+    key = "shared"
+    await send(http_server_client, "POST", PATH, {"group_id": 1, "study_activity_id": 1}, headers=keyed(key))
+    reply = await send(
+        http_server_client,
+        "POST",
+        "/api/study_sessions/1/words/1/review",
+        {"correct": True},
+        headers=keyed(key),
+    )
+    assert reply.status == 422
+
+
+async def test_concurrent_requests_with_one_key_create_one_session(
+    http_server, http_server_client, db: Db, catalog: Catalog
+):
+    client = tornado.httpclient.AsyncHTTPClient(force_instance=True, max_clients=30)
+    headers = {"Content-Type": "application/json", "Idempotency-Key": "same-time"}
+    body = json.dumps({"group_id": 1, "study_activity_id": 1})
+    try:
+        replies = await asyncio.gather(
+            *(
+                client.fetch(
+                    http_server_client.get_url(PATH),
+                    method="POST",
+                    body=body,
+                    headers=headers,
+                    raise_error=False,
+                )
+                for _ in range(30)
+            )
+        )
+    finally:
+        client.close()
+    assert [r.code for r in replies] == [201] * 30
+    assert len({json.loads(r.body)["study_session"]["id"] for r in replies}) == 1
+    assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in replies) == 29
+    assert await db.count_sessions() == 1
+
+
+async def test_a_404_is_kept_too(http_server_client, db: Db, catalog: Catalog):
+    key = "missing-group"
+    body = {"group_id": 3, "study_activity_id": 1}
+    first = await send(http_server_client, "POST", PATH, body, headers=keyed(key))
+    await db.fetchval("insert_group", "Third group")  # group 3 exists now
+    retry = await send(http_server_client, "POST", PATH, body, headers=keyed(key))
+    assert first.status == retry.status == 404
+    assert (
+        retry.json
+        == first.json
+        == {
+            "error": "group 3 not found",
+            "details": [{"field": "group_id", "message": "group 3 not found"}],
+        }
+    )
+    assert await db.count_sessions() == 0
+
+
+async def test_bad_input_is_not_kept(http_server_client, db: Db, catalog: Catalog):
+    key = "fix-and-retry"
+    bad = await send(http_server_client, "POST", PATH, {"group_id": "1"}, headers=keyed(key))
+    good = await send(
+        http_server_client, "POST", PATH, {"group_id": 1, "study_activity_id": 1}, headers=keyed(key)
+    )
+    assert (bad.status, good.status) == (400, 201)
+    assert await db.count_sessions() == 1
+
+
+@pytest.mark.parametrize("key", ["x" * 256, "has space", "naïve", "tab\there"])
+async def test_malformed_keys(http_server_client, db: Db, catalog: Catalog, key):
+    reply = await send(
+        http_server_client, "POST", PATH, {"group_id": 1, "study_activity_id": 1}, headers=keyed(key)
+    )
+    assert reply.status == 400
+    assert "Idempotency-Key" in reply.json["error"]
+    assert await db.count_sessions() == 0
+
+
+async def test_keys_expire(http_server_client, db: Db, catalog: Catalog):
+    key = "old"
+    body = {"group_id": 1, "study_activity_id": 1}
+    first = await send(http_server_client, "POST", PATH, body, headers=keyed(key))
+    assert await db.fetchval("idempotency_key_expiry", key) == dt.timedelta(hours=24)
+    await db.fetchval("expire_idempotency_keys")
+    again = await send(http_server_client, "POST", PATH, body, headers=keyed(key))
+    assert again.status == 201
+    assert "Idempotent-Replayed" not in again.headers
+    assert again.json["study_session"]["id"] != first.json["study_session"]["id"]
+    await db.fetchval("expire_idempotency_keys")
+    await purge_idempotency_keys(db.pool)
+    assert await db.fetchval("count_idempotency_keys") == 0
+
+
+class TestShortLifetime:
+    @pytest.fixture
+    def app(self, pool, db):
+        return make_app(pool, idempotency_ttl=90)
+
+    async def test_the_lifetime_is_configurable(self, http_server_client, db: Db, catalog: Catalog):
+        await send(
+            http_server_client, "POST", PATH, {"group_id": 1, "study_activity_id": 1}, headers=keyed("k")
+        )
+        assert await db.fetchval("idempotency_key_expiry", "k") == dt.timedelta(seconds=90)
+
+
+async def test_reviews_take_keys_too(http_server_client, db: Db, catalog: Catalog):
+    word = await db.fetchval("insert_word", "水", "mizu", "water", "[]")
+    session = await send(http_server_client, "POST", PATH, {"group_id": 1, "study_activity_id": 1})
+    path = f"{session.headers['Location']}/words/{word}/review"
+    first = await send(http_server_client, "POST", path, {"correct": True}, headers=keyed("review-1"))
+    retry = await send(http_server_client, "POST", path, {"correct": True}, headers=keyed("review-1"))
+    assert first.status == retry.status == 201
+    assert retry.json == first.json
+    assert await db.fetchval("count_reviews") == 1
+
+
+async def test_cors_lets_browsers_send_and_read_the_headers(http_server_client, db: Db):
+    preflight = await send(
+        http_server_client,
+        "OPTIONS",
+        PATH,
+        headers={
+            "Origin": "http://localhost:3000",
+            "Access-Control-Request-Headers": "content-type,idempotency-key",
+        },
+    )
+    assert "Idempotency-Key" in preflight.headers["Access-Control-Allow-Headers"]
+    assert "Idempotent-Replayed" in preflight.headers["Access-Control-Expose-Headers"]
