@@ -99,7 +99,7 @@ def expected_for(value: object, existing_groups: set[int], existing_activities: 
     if not isinstance(value, dict) or set(value) != {"group_id", "study_activity_id"}:
         return 400
     numbers = []
-    for v in value.values():
+    for v in (value["group_id"], value["study_activity_id"]):
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             return 400
         if isinstance(v, float) and not (math.isfinite(v) and v.is_integer()):
