@@ -72,6 +72,7 @@ class PortalApplication(tornado.web.Application):
                 getattr(self.queries, query),
                 max_workers=self.pool.get_max_size(),
                 wait_timeout=self.settings["pool_timeout"],
+                send_timeout=self.settings["statement_timeout"] + 1,
             )
         return self._batchers[query]
 
@@ -98,6 +99,7 @@ def make_app(
     *,
     cors_origins: Sequence[str] | None = None,
     pool_timeout: float = 5.0,
+    statement_timeout: float = 5.0,
     retry_after: int = 1,
     max_body_bytes: int = MAX_BODY_BYTES,
     allow_reset: bool = False,
@@ -107,6 +109,8 @@ def make_app(
 
     ``cors_origins``: None lets any origin read responses (``*``); a list is an allowlist.
     ``pool_timeout``: seconds a request waits for a free connection before a 503.
+    ``statement_timeout``: the pool's statement timeout; a request's database work is cut off
+    (503) a little after it, whatever the driver does, so no request hangs.
     ``allow_reset``: whether POST /api/reset_history and /api/full_reset may delete data (else 403).
     ``idempotency_ttl``: seconds an Idempotency-Key and its stored answer are kept.
     """
@@ -114,6 +118,7 @@ def make_app(
         pool,
         cors_origins=None if cors_origins is None else frozenset(cors_origins),
         pool_timeout=pool_timeout,
+        statement_timeout=statement_timeout,
         retry_after=retry_after,
         max_body_bytes=max_body_bytes,
         allow_reset=allow_reset,
@@ -396,6 +401,7 @@ async def serve(config: Config, dsn: str, sockets: list[Any]) -> None:
             pool,
             cors_origins=config.cors_origins,
             pool_timeout=config.pool_timeout,
+            statement_timeout=config.statement_timeout,
             allow_reset=config.enable_reset,
             idempotency_ttl=config.idempotency_hours * 3600,
         )
@@ -537,12 +543,26 @@ def supervise(config: Config, dsn: str, sockets: list[Any], ready: str) -> None:
             sock.close()
 
 
+class _OneLine(logging.Filter):
+    """While the database is down, asyncpg logs a traceback every time it retries opening pool
+    connections; the exception's one line says all an operator needs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            record.msg = f"{record.getMessage()}: {record.exc_info[1]!r}"
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_args(argv)
     logging.basicConfig(
         level=config.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("asyncpg.pool").addFilter(_OneLine())
     try:
         run(config)
     except (ConfigError, portaldb.EmbeddedPostgresError) as exc:

@@ -8,6 +8,7 @@ origin can read every error.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -23,7 +24,7 @@ import asyncpg
 import tornado.web
 from tornado import httputil
 
-from portaldb import UNAVAILABLE_ERRORS
+from portaldb import UNAVAILABLE_ERRORS, connection_is_suspect
 
 from .validation import error_details
 
@@ -242,9 +243,16 @@ class APIHandler(tornado.web.RequestHandler):
         A database that cannot be reached, or a pool with no free connection within the
         configured wait, is answered 503 with Retry-After rather than left to hang or fail 500.
         """
+        deadline = self.settings["pool_timeout"] + self.settings["statement_timeout"] + 1
         try:
-            async with self.application.pool.acquire(timeout=self.settings["pool_timeout"]) as conn:
-                yield conn
+            async with asyncio.timeout(deadline):  # whatever the driver does, no request hangs
+                async with self.application.pool.acquire(timeout=self.settings["pool_timeout"]) as conn:
+                    try:
+                        yield conn
+                    except BaseException as exc:
+                        if isinstance(exc, asyncio.CancelledError) or connection_is_suspect(exc):
+                            conn.terminate()  # never back into the pool: a fresh one replaces it
+                        raise
         except UNAVAILABLE_ERRORS as exc:
             raise self._unavailable(exc) from None
 

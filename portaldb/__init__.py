@@ -6,7 +6,7 @@ The lowest floor of the project: it knows nothing of HTTP.
 from .batch import Batcher, BatchWaitTimeout
 from .embedded import EmbeddedPostgres, EmbeddedPostgresError
 from .migrations import MigrationError, migrate, restore_demo
-from .pool import UNAVAILABLE_ERRORS, create_pool, redact
+from .pool import UNAVAILABLE_ERRORS, connection_is_suspect, create_pool, redact
 from .queries import Queries
 from .queries import load as load_queries
 
@@ -18,6 +18,7 @@ __all__ = [
     "EmbeddedPostgresError",
     "MigrationError",
     "Queries",
+    "connection_is_suspect",
     "create_pool",
     "load_queries",
     "migrate",

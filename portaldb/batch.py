@@ -21,6 +21,8 @@ from typing import Any
 
 import asyncpg
 
+from .pool import connection_is_suspect
+
 
 class BatchWaitTimeout(TimeoutError):
     """No connection was free to send the call within the wait; it was never sent."""
@@ -35,7 +37,12 @@ class _Call:
 
 class Batcher:
     """Runs ``statement`` for many concurrent :meth:`run` calls in as few round trips as the pool
-    allows: at most one batch per pooled connection at a time, up to ``max_batch`` calls each."""
+    allows: at most one batch per pooled connection at a time, up to ``max_batch`` calls each.
+
+    Every wait is bounded: a call waits at most ``wait_timeout`` to be sent, and a sent batch gets
+    ``send_timeout`` (a little over the statement timeout) before its calls fail and its connection
+    is closed, whatever the driver is doing; a caller never hangs.
+    """
 
     def __init__(
         self,
@@ -44,12 +51,14 @@ class Batcher:
         *,
         max_workers: int,
         wait_timeout: float,
+        send_timeout: float,
         max_batch: int = 500,
     ) -> None:
         self._pool = pool
         self._statement = statement
         self._max_workers = max_workers
         self._wait_timeout = wait_timeout
+        self._send_timeout = send_timeout
         self._max_batch = max_batch
         self._queue: deque[_Call] = deque()
         self._workers: set[asyncio.Task[None]] = set()
@@ -58,9 +67,10 @@ class Batcher:
         """This call's row of the statement's result.
 
         Raises :class:`BatchWaitTimeout` when no connection could be had within ``wait_timeout``
-        (nothing was sent), or whatever the statement raised (for the whole batch). Once a call has
-        been sent it is always waited for, so a caller is never told "failed" for a row that was
-        in fact written.
+        (nothing was sent); whatever the statement raised (for the whole batch); or TimeoutError
+        when a sent batch got no answer within ``send_timeout``, in which case the statement may
+        or may not have been committed (as with any request cut off mid-flight; a client retries
+        safely with an Idempotency-Key).
         """
         call = _Call(args, asyncio.get_running_loop().create_future())
         self._queue.append(call)
@@ -71,10 +81,10 @@ class Batcher:
         try:
             return await asyncio.wait_for(asyncio.shield(call.future), self._wait_timeout)
         except TimeoutError:
-            if call.sent:
-                return await call.future  # in flight: bounded by the statement timeout
-            self._queue.remove(call)
-            raise BatchWaitTimeout("no database connection was free in time") from None
+            if not call.sent:
+                self._queue.remove(call)
+                raise BatchWaitTimeout("no database connection was free in time") from None
+        return await asyncio.wait_for(asyncio.shield(call.future), self._send_timeout)
 
     async def _work(self) -> None:
         """Send batches while calls are queued; then end (no idle tasks are left behind)."""
@@ -91,7 +101,7 @@ class Batcher:
                     if not await self._send(connection, self._take()):
                         break  # the connection may be broken: get another for what is left
             finally:
-                await self._pool.release(connection)
+                await self._pool.release(connection, timeout=self._send_timeout)
 
     def _take_all(self) -> list[_Call]:
         calls = list(self._queue)
@@ -116,8 +126,10 @@ class Batcher:
         """Run one batch; every call in it gets its row, or the statement's error. True if it ran."""
         columns = [list(column) for column in zip(*(call.args for call in batch), strict=True)]
         try:
-            rows = await connection.fetch(self._statement, *columns)
+            rows = await asyncio.wait_for(connection.fetch(self._statement, *columns), self._send_timeout)
         except Exception as exc:
+            if connection_is_suspect(exc):
+                connection.terminate()  # the pool opens a fresh one in its place
             self._fail(batch, exc)
             return False
         if len(rows) != len(batch):

@@ -21,7 +21,17 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.QueryCanceledError,  # 57014: statement_timeout
     asyncpg.ConnectionDoesNotExistError,  # the connection died mid-statement
     asyncpg.InterfaceError,  # "pool is closing", "connection is closed"
+    # A connection whose protocol state was left inconsistent when the server cut it off
+    # mid-statement (MagicStack/asyncpg#1069): seen here right after a database restart.
+    asyncpg.exceptions._base.InternalClientError,
 )
+
+
+def connection_is_suspect(exc: BaseException) -> bool:
+    """Whether a connection that raised ``exc`` should be closed rather than reused: any fault of
+    the connection or the server, as opposed to an error in a statement the server reported."""
+    return isinstance(exc, UNAVAILABLE_ERRORS) and not isinstance(exc, asyncpg.QueryCanceledError)
+
 
 _PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")
 

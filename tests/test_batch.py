@@ -27,7 +27,9 @@ def one_connection(io_loop, database_url):
 
 
 async def test_calls_that_wait_together_share_one_statement(one_connection):
-    batcher = portaldb.Batcher(one_connection, FIXTURE_SQL.batch_probe, max_workers=1, wait_timeout=5)
+    batcher = portaldb.Batcher(
+        one_connection, FIXTURE_SQL.batch_probe, max_workers=1, wait_timeout=5, send_timeout=5
+    )
     async with one_connection.acquire():  # every connection busy: calls queue up
         calls = [asyncio.ensure_future(batcher.run(i)) for i in range(50)]
         await asyncio.sleep(0.05)
@@ -37,14 +39,16 @@ async def test_calls_that_wait_together_share_one_statement(one_connection):
 
 
 async def test_a_lone_call_goes_out_alone_at_once(one_connection):
-    batcher = portaldb.Batcher(one_connection, FIXTURE_SQL.batch_probe, max_workers=1, wait_timeout=5)
+    batcher = portaldb.Batcher(
+        one_connection, FIXTURE_SQL.batch_probe, max_workers=1, wait_timeout=5, send_timeout=5
+    )
     row = await asyncio.wait_for(batcher.run(7), 2)
     assert (row["x"], row["batch_size"]) == (7, 1)
 
 
 async def test_batches_are_capped(one_connection):
     batcher = portaldb.Batcher(
-        one_connection, FIXTURE_SQL.batch_probe, max_workers=1, wait_timeout=5, max_batch=20
+        one_connection, FIXTURE_SQL.batch_probe, max_workers=1, wait_timeout=5, send_timeout=5, max_batch=20
     )
     async with one_connection.acquire():
         calls = [asyncio.ensure_future(batcher.run(i)) for i in range(50)]
@@ -54,7 +58,9 @@ async def test_batches_are_capped(one_connection):
 
 
 async def test_no_free_connection_times_out_unsent(one_connection):
-    batcher = portaldb.Batcher(one_connection, FIXTURE_SQL.batch_probe, max_workers=1, wait_timeout=0.2)
+    batcher = portaldb.Batcher(
+        one_connection, FIXTURE_SQL.batch_probe, max_workers=1, wait_timeout=0.2, send_timeout=5
+    )
     async with one_connection.acquire():
         with pytest.raises(portaldb.BatchWaitTimeout):
             await batcher.run(1)
@@ -63,13 +69,17 @@ async def test_no_free_connection_times_out_unsent(one_connection):
 
 
 async def test_a_failing_statement_fails_its_whole_batch_then_recovers(one_connection):
-    failing = portaldb.Batcher(one_connection, FIXTURE_SQL.batch_probe_failing, max_workers=1, wait_timeout=5)
+    failing = portaldb.Batcher(
+        one_connection, FIXTURE_SQL.batch_probe_failing, max_workers=1, wait_timeout=5, send_timeout=5
+    )
     async with one_connection.acquire():
         calls = [asyncio.ensure_future(failing.run(i)) for i in range(5)]
         await asyncio.sleep(0.05)
     results = await asyncio.gather(*calls, return_exceptions=True)
     assert all(isinstance(r, asyncpg.DivisionByZeroError) for r in results)
-    working = portaldb.Batcher(one_connection, FIXTURE_SQL.batch_probe, max_workers=1, wait_timeout=5)
+    working = portaldb.Batcher(
+        one_connection, FIXTURE_SQL.batch_probe, max_workers=1, wait_timeout=5, send_timeout=5
+    )
     assert (await working.run(3))["x"] == 3
 
 
@@ -78,7 +88,9 @@ async def test_an_unreachable_database_fails_fast(unused_port):
         f"postgresql://postgres@127.0.0.1:{unused_port}/x", min_size=0, timeout=2
     )
     try:
-        batcher = portaldb.Batcher(dead, FIXTURE_SQL.batch_probe, max_workers=2, wait_timeout=10)
+        batcher = portaldb.Batcher(
+            dead, FIXTURE_SQL.batch_probe, max_workers=2, wait_timeout=10, send_timeout=5
+        )
         started = asyncio.get_running_loop().time()
         with pytest.raises(ConnectionRefusedError):
             await batcher.run(1)

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -20,42 +16,7 @@ import pytest
 
 import portaldb
 
-SERVER = Path(__file__).resolve().parent.parent / "server.py"
-
-
-class Server:
-    """A `python server.py ...` child process whose log is read until it says it listens."""
-
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
-        environment = {
-            k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PORT", "CORS_ORIGINS")
-        }
-        self.process = subprocess.Popen(
-            [sys.executable, str(SERVER), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**environment, **(env or {})},
-            start_new_session=True,  # its own process group, so teardown can end every process
-        )
-        self.lines: list[str] = []
-
-    def wait_for(self, pattern: str, timeout: float = 60) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = self.process.stdout.readline()
-            if not line:
-                break
-            self.lines.append(line)
-            match = re.search(pattern, line)
-            if match:
-                return match
-        raise AssertionError(f"{pattern!r} not seen; server said:\n{''.join(self.lines)}")
-
-    def finish(self, timeout: float = 30) -> tuple[int, str]:
-        out, _ = self.process.communicate(timeout=timeout)
-        self.lines.append(out)
-        return self.process.returncode, "".join(self.lines)
+from .servers import Server
 
 
 def request(port: int, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
@@ -93,9 +54,7 @@ def spawn():
 
     yield start
     for server in started:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.process.pid, signal.SIGKILL)
-        server.process.communicate()
+        server.kill()
 
 
 def test_embedded_server_lifecycle(spawn, data_dir, unused_port):
@@ -119,12 +78,12 @@ def test_embedded_server_lifecycle(spawn, data_dir, unused_port):
     second = spawn("--port", port, "--data-dir", str(data_dir))
     second.wait_for("listening on")
     assert request(unused_port, "GET", f"/api/study_sessions/{session_id}")[0] == 200
-    second.process.kill()
+    second.process.kill()  # the server only: its PostgreSQL keeps running, as after a crash
     second.finish()
 
     third = spawn("--port", port, "--data-dir", str(data_dir))
     third.wait_for("listening on")
-    assert any("left running by an earlier run" in line for line in third.lines)
+    assert "left running by an earlier run" in third.output
     status, body = request(
         unused_port, "POST", "/api/study_sessions", {"group_id": 1, "study_activity_id": 1}
     )

@@ -102,3 +102,9 @@ UPDATE idempotency_keys SET expires_at = now() - interval '1 second';
 
 -- name: idempotency_key_expiry
 SELECT expires_at - created_at AS ttl FROM idempotency_keys WHERE key = $1;
+
+-- name: study_session_ids_between
+SELECT id FROM study_sessions WHERE id = ANY($1::int[]);
+
+-- name: all_study_session_ids_set
+SELECT array_agg(id) FROM study_sessions;
