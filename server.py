@@ -100,12 +100,15 @@ def make_app(
     retry_after: int = 1,
     max_body_bytes: int = MAX_BODY_BYTES,
     allow_reset: bool = False,
+    page_api_origins: Sequence[str] = (),
 ) -> PortalApplication:
     """The API as a Tornado application around an asyncpg ``pool`` whose schema is migrated.
 
     ``cors_origins``: None lets any origin read responses (``*``); a list is an allowlist.
     ``pool_timeout``: seconds a request waits for a free connection before a 503.
     ``allow_reset``: whether POST /api/reset_history and /api/full_reset may delete data (else 403).
+    ``page_api_origins``: API origins other than its own that the launch page at ``/`` may call
+    (its Content-Security-Policy ``connect-src``), for ``/?api=https://api.example``.
     """
     return PortalApplication(
         pool,
@@ -114,6 +117,7 @@ def make_app(
         retry_after=retry_after,
         max_body_bytes=max_body_bytes,
         allow_reset=allow_reset,
+        page_api_origins=tuple(page_api_origins),
         default_handler_class=handlers.NotFoundHandler,
         log_function=log_request,
         compress_response=False,
@@ -155,6 +159,7 @@ class Config:
     log_level: str
     processes: int = 1
     enable_reset: bool = False
+    page_api_origins: tuple[str, ...] = ()
 
 
 def _positive(kind: type, name: str) -> Any:
@@ -181,9 +186,15 @@ def parse_cors_origins(text: str) -> tuple[str, ...] | None:
     text = text.strip()
     if text == "*":
         return None
-    origins = tuple(part.strip().rstrip("/") for part in text.split(",") if part.strip())
+    origins = parse_origins(text)
     if not origins:
         raise argparse.ArgumentTypeError("CORS origins must be * or a comma-separated list of origins")
+    return origins
+
+
+def parse_origins(text: str) -> tuple[str, ...]:
+    """A comma-separated list of origins such as https://app.example,http://localhost:3000."""
+    origins = tuple(part.strip().rstrip("/") for part in text.split(",") if part.strip())
     for origin in origins:
         if not _ORIGIN.match(origin):
             raise argparse.ArgumentTypeError(
@@ -228,6 +239,13 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         default=_env("CORS_ORIGINS", "*"),
         help="origins whose pages may call the API: * (default) or a comma-separated allowlist "
         "(CORS_ORIGINS)",
+    )
+    parser.add_argument(
+        "--page-api-origins",
+        type=parse_origins,
+        default=_env("PAGE_API_ORIGINS", ""),
+        help="other API origins the launch page at / may call when opened as /?api=ORIGIN, "
+        "comma-separated (PAGE_API_ORIGINS; default none: only this server)",
     )
     parser.add_argument(
         "--pool-size",
@@ -298,6 +316,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         log_level=args.log_level,
         processes=args.processes,
         enable_reset=args.enable_reset,
+        page_api_origins=args.page_api_origins,
     )
 
 
@@ -369,6 +388,7 @@ async def serve(config: Config, dsn: str, sockets: list[Any]) -> None:
             cors_origins=config.cors_origins,
             pool_timeout=config.pool_timeout,
             allow_reset=config.enable_reset,
+            page_api_origins=config.page_api_origins,
         )
         server = tornado.httpserver.HTTPServer(
             app,

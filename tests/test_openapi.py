@@ -24,9 +24,13 @@ def app(pool, db):
 
 
 def served_operations() -> set[tuple[str, str]]:
-    """(method, path template) for every route the application serves."""
+    """(method, path template) for every route the application serves under /api (the launch
+    page at / and /static/ is not part of the API; tests/test_page.py covers it)."""
     operations = set()
     for pattern, handler, *_ in handlers.routes():
+        if not pattern.startswith("/api/"):
+            assert handler is handlers.PageHandler, pattern
+            continue
         template = pattern.replace("([^/]+)", "{id}", 1).replace("([^/]+)", "{word_id}", 1)
         for method in handler.allowed_methods():
             if method.lower() in METHODS:
