@@ -281,6 +281,8 @@
     try {
       await load(base);
     } catch (err) {
+      fillSelect(activitySelect, [], "Not available", String);
+      fillSelect(groupSelect, [], "Not available", String);
       setStatus("Could not load the study activities and groups.");
       showError(err);
     }

@@ -92,3 +92,6 @@ ORDER BY r.ord;
 SELECT r.ord, 1 / (r.x - r.x) AS boom
 FROM unnest($1::int[]) WITH ORDINALITY AS r (x, ord)
 ORDER BY r.ord;
+
+-- name: delete_study_activity
+DELETE FROM study_activities WHERE id = $1;
