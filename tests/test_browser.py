@@ -200,6 +200,23 @@ async def test_an_api_error_is_shown_readably(
     await screenshot(page, request)
 
 
+async def test_an_activity_url_that_is_not_a_web_address_is_not_a_link(
+    page: Page, page_origin: str, api_origin: str, demo: Db
+):
+    await demo.fetchval("insert_study_activity", "Odd", "javascript:alert(document.domain)")
+    await page.goto(f"{page_origin}/?api={api_origin}")
+    await page.wait_for(LOADED, "the activities and groups to load")
+    await page.select_option("#activity", "Odd")
+    await page.select_option("#group", "Core Verbs (35 words)")
+    await page.click("#launch")
+    await page.wait_for(SESSION_SHOWN, "the created session to show")
+    assert not await page.evaluate("document.getElementById('session-link').hasAttribute('href')")
+    assert (
+        await page.text("#session-link")
+        == "Odd has no web address to open (javascript:alert(document.domain))."
+    )
+
+
 @pytest.mark.parametrize("cors_origins", [["http://portal.example"]])
 async def test_an_api_that_refuses_the_pages_origin(
     page: Page, page_origin: str, api_origin: str, cors_origins, request
