@@ -104,6 +104,7 @@ def make_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     allow_reset: bool = False,
     idempotency_ttl: float = 24 * 3600,
+    page_api_origins: Sequence[str] = (),
 ) -> PortalApplication:
     """The API as a Tornado application around an asyncpg ``pool`` whose schema is migrated.
 
@@ -113,6 +114,8 @@ def make_app(
     (503) a little after it, whatever the driver does, so no request hangs.
     ``allow_reset``: whether POST /api/reset_history and /api/full_reset may delete data (else 403).
     ``idempotency_ttl``: seconds an Idempotency-Key and its stored answer are kept.
+    ``page_api_origins``: API origins other than its own that the launch page at ``/`` may call
+    (its Content-Security-Policy ``connect-src``), for ``/?api=https://api.example``.
     """
     return PortalApplication(
         pool,
@@ -123,6 +126,7 @@ def make_app(
         max_body_bytes=max_body_bytes,
         allow_reset=allow_reset,
         idempotency_ttl=idempotency_ttl,
+        page_api_origins=tuple(page_api_origins),
         default_handler_class=handlers.NotFoundHandler,
         log_function=log_request,
         compress_response=False,
@@ -181,6 +185,7 @@ class Config:
     processes: int = 1
     enable_reset: bool = False
     idempotency_hours: float = 24
+    page_api_origins: tuple[str, ...] = ()
 
 
 def _positive(kind: type, name: str) -> Any:
@@ -207,9 +212,15 @@ def parse_cors_origins(text: str) -> tuple[str, ...] | None:
     text = text.strip()
     if text == "*":
         return None
-    origins = tuple(part.strip().rstrip("/") for part in text.split(",") if part.strip())
+    origins = parse_origins(text)
     if not origins:
         raise argparse.ArgumentTypeError("CORS origins must be * or a comma-separated list of origins")
+    return origins
+
+
+def parse_origins(text: str) -> tuple[str, ...]:
+    """A comma-separated list of origins such as https://app.example,http://localhost:3000."""
+    origins = tuple(part.strip().rstrip("/") for part in text.split(",") if part.strip())
     for origin in origins:
         if not _ORIGIN.match(origin):
             raise argparse.ArgumentTypeError(
@@ -254,6 +265,13 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         default=_env("CORS_ORIGINS", "*"),
         help="origins whose pages may call the API: * (default) or a comma-separated allowlist "
         "(CORS_ORIGINS)",
+    )
+    parser.add_argument(
+        "--page-api-origins",
+        type=parse_origins,
+        default=_env("PAGE_API_ORIGINS", ""),
+        help="other API origins the launch page at / may call when opened as /?api=ORIGIN, "
+        "comma-separated (PAGE_API_ORIGINS; default none: only this server)",
     )
     parser.add_argument(
         "--pool-size",
@@ -331,6 +349,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         processes=args.processes,
         enable_reset=args.enable_reset,
         idempotency_hours=args.idempotency_hours,
+        page_api_origins=args.page_api_origins,
     )
 
 
@@ -404,6 +423,7 @@ async def serve(config: Config, dsn: str, sockets: list[Any]) -> None:
             statement_timeout=config.statement_timeout,
             allow_reset=config.enable_reset,
             idempotency_ttl=config.idempotency_hours * 3600,
+            page_api_origins=config.page_api_origins,
         )
         server = make_http_server(app)
         server.add_sockets(sockets)

@@ -9,6 +9,7 @@ from .dashboard import LastStudySessionHandler, QuickStatsHandler, StudyProgress
 from .groups import GroupHandler, GroupsHandler, GroupStudySessionsHandler, GroupWordsHandler
 from .health import LivenessHandler, ReadinessHandler
 from .openapi import OpenAPIHandler, build_document
+from .page import PageHandler, page_routes
 from .reset import FullResetHandler, ResetHistoryHandler
 from .reviews import ReviewHandler
 from .study_activities import StudyActivitiesHandler, StudyActivityHandler, StudyActivitySessionsHandler
@@ -19,7 +20,12 @@ from .words import WordHandler, WordsHandler
 _ID = r"([^/]+)"  # any path segment: handlers answer 400 for one that is not a valid id
 
 
-def routes() -> list[tuple[str, type[APIHandler]] | tuple[str, type[APIHandler], dict[str, Any]]]:
+def routes() -> list[tuple[str, type[Any]] | tuple[str, type[Any], dict[str, Any]]]:
+    """The API under /api, then the launch page at / and /static/ (see page.py)."""
+    return [*api_routes(), *page_routes()]
+
+
+def api_routes() -> list[tuple[str, type[APIHandler]] | tuple[str, type[APIHandler], dict[str, Any]]]:
     return [
         (r"/api/study_activities", StudyActivitiesHandler),
         (rf"/api/study_activities/{_ID}", StudyActivityHandler),
@@ -45,4 +51,14 @@ def routes() -> list[tuple[str, type[APIHandler]] | tuple[str, type[APIHandler],
     ]
 
 
-__all__ = ["APIError", "APIHandler", "NotFoundHandler", "build_document", "load_validators", "routes"]
+__all__ = [
+    "APIError",
+    "APIHandler",
+    "NotFoundHandler",
+    "PageHandler",
+    "api_routes",
+    "build_document",
+    "load_validators",
+    "page_routes",
+    "routes",
+]

@@ -14,6 +14,8 @@ since a failing statement fails every call in its batch.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,6 +24,8 @@ from typing import Any
 import asyncpg
 
 from .pool import connection_is_suspect
+
+log = logging.getLogger("portaldb.batch")
 
 
 class BatchWaitTimeout(TimeoutError):
@@ -101,7 +105,15 @@ class Batcher:
                     if not await self._send(connection, self._take()):
                         break  # the connection may be broken: get another for what is left
             finally:
-                await self._pool.release(connection, timeout=self._send_timeout)
+                await self._release(connection)
+
+    async def _release(self, connection: asyncpg.Connection) -> None:
+        try:
+            await self._pool.release(connection, timeout=self._send_timeout)
+        except Exception as exc:  # a connection the server cut off may fail to reset; drop it
+            log.warning("a database connection could not go back to the pool: %r", exc)
+            with contextlib.suppress(Exception):
+                connection.terminate()
 
     def _take_all(self) -> list[_Call]:
         calls = list(self._queue)

@@ -297,3 +297,15 @@ async def call(client: Any, method: str, path: str, body: Any = None, **kwargs: 
     reply = await send(client, method, path, body, **kwargs)
     assert_documented(method, path, reply)
     return reply
+
+
+# -- the browser tests' screenshots (tests/test_browser.py) ----------------------------------------
+
+SCREENSHOTS: list[Path] = []  # every screenshot taken in this run, listed at the end of the output
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if SCREENSHOTS:
+        terminalreporter.write_sep("-", "browser screenshots")
+        for path in SCREENSHOTS:
+            terminalreporter.write_line(str(path))

@@ -45,7 +45,7 @@ async def test_get_with_a_bad_id(http_server_client, db: Db, session_id):
 
 
 @pytest.mark.parametrize(
-    "path", ["/api", "/api/", "/api/nothing", "/api/study_sessions/1/2/3", "/", "/favicon.ico"]
+    "path", ["/api", "/api/", "/api/nothing", "/api/study_sessions/1/2/3", "/favicon.ico", "/index.html"]
 )
 @pytest.mark.parametrize("method", ["GET", "POST", "DELETE", "OPTIONS"])
 async def test_unknown_paths_answer_json_404(http_server_client, db: Db, path, method):

@@ -24,9 +24,12 @@ def app(pool, db):
 
 
 def served_operations() -> set[tuple[str, str]]:
-    """(method, path template) for every route the application serves."""
+    """(method, path template) for every route the application serves: the API and the health
+    checks (the launch page at / and /static/ is not part of the API; tests/test_page.py covers it)."""
     operations = set()
     for pattern, handler, *_ in handlers.routes():
+        if handler is handlers.PageHandler:
+            continue
         template = pattern.replace("([^/]+)", "{id}", 1).replace("([^/]+)", "{word_id}", 1)
         for method in handler.allowed_methods():
             if method.lower() in METHODS:

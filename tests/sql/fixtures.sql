@@ -108,3 +108,6 @@ SELECT id FROM study_sessions WHERE id = ANY($1::int[]);
 
 -- name: all_study_session_ids_set
 SELECT array_agg(id) FROM study_sessions;
+
+-- name: delete_study_activity
+DELETE FROM study_activities WHERE id = $1;

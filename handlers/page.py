@@ -1,0 +1,75 @@
+"""The launch page: plain files from ``static/`` at ``/`` (index.html) and ``/static/...``.
+
+The page is not part of the API: no CORS, no request counting. Its answers carry a strict
+Content-Security-Policy (scripts, styles and images from this origin only, nothing inline) whose
+``connect-src`` is this origin plus the API origins the application was given in the setting
+``page_api_origins`` (``--page-api-origins``), for a page pointed at an API elsewhere with ``?api=``.
+Errors (a missing file, a method other than GET/HEAD) are JSON, like every other error here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import tornado.web
+from tornado import httputil
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+_CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml; charset=utf-8",
+    ".png": "image/png",
+}
+
+
+def content_security_policy(api_origins: Iterable[str] = ()) -> str:
+    connect = " ".join(["'self'", *api_origins])
+    return (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        f"connect-src {connect}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+
+
+class PageHandler(tornado.web.StaticFileHandler):
+    def set_default_headers(self) -> None:
+        # Also runs again when an error clears the response, so errors carry these too.
+        self.clear_header("Server")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header(
+            "Content-Security-Policy", content_security_policy(self.settings.get("page_api_origins", ()))
+        )
+        self.set_header("Referrer-Policy", "no-referrer")
+        self.set_header("X-Frame-Options", "DENY")
+        self.set_header("Cache-Control", "no-cache")  # revalidate (ETag), so an update shows at once
+
+    @classmethod
+    def get_cache_time(cls, path: str, modified: Any, mime_type: str) -> int:
+        return 0  # no long caching: the files have no version in their names
+
+    def get_content_type(self) -> str:
+        # Fixed types, not the machine's mime.types, and a charset: the files are UTF-8.
+        suffix = Path(self.absolute_path).suffix.lower()
+        return _CONTENT_TYPES.get(suffix) or super().get_content_type()
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        if status_code == 404:
+            message = f"no file at {self.request.path}"
+        elif status_code == 405:
+            self.set_header("Allow", "GET, HEAD")
+            message = f"{self.request.method} is not allowed on {self.request.path}; use GET, HEAD"
+        else:
+            message = httputil.responses.get(status_code, "request failed").lower()
+        self.finish(json.dumps({"error": message}))
+
+
+def page_routes(static_dir: Path = STATIC_DIR) -> list[tuple[str, type[PageHandler], dict[str, Any]]]:
+    return [
+        (r"/()", PageHandler, {"path": str(static_dir), "default_filename": "index.html"}),
+        (r"/static/(.+)", PageHandler, {"path": str(static_dir)}),
+    ]

@@ -1,0 +1,122 @@
+"""The launch page's files as HTTP serves them: at / and /static/, with security headers.
+
+What the page does in a browser is tests/test_browser.py.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from handlers.page import STATIC_DIR, content_security_policy
+from server import make_app, parse_args
+
+from .conftest import Db, send
+
+
+@pytest.fixture
+def app(pool, db):
+    return make_app(pool, page_api_origins=["http://127.0.0.1:5001"])
+
+
+def csp_directives(header: str) -> dict[str, list[str]]:
+    directives = {}
+    for part in header.split(";"):
+        name, *values = part.split()
+        directives[name] = values
+    return directives
+
+
+async def test_the_page_is_served_at_the_root(http_server_client, db: Db):
+    reply = await send(http_server_client, "GET", "/")
+    assert reply.status == 200
+    assert reply.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert reply.body == (STATIC_DIR / "index.html").read_bytes()
+    assert b'<script src="/static/app.js" defer></script>' in reply.body
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("/static/app.js", "text/javascript"),
+        ("/static/style.css", "text/css"),
+        ("/static/favicon.svg", "image/svg+xml"),
+        ("/static/index.html", "text/html"),
+    ],
+)
+async def test_static_files(http_server_client, db: Db, path, content_type):
+    reply = await send(http_server_client, "GET", path)
+    assert reply.status == 200
+    assert reply.headers["Content-Type"] == f"{content_type}; charset=utf-8"
+    assert reply.body == (STATIC_DIR / path.removeprefix("/static/")).read_bytes()
+
+
+@pytest.mark.parametrize("path", ["/", "/static/app.js", "/static/nothing.js"])
+async def test_security_headers(http_server_client, db: Db, path):
+    reply = await send(http_server_client, "GET", path)
+    assert reply.headers["X-Content-Type-Options"] == "nosniff"
+    assert "Server" not in reply.headers
+    assert reply.headers["X-Frame-Options"] == "DENY"
+    assert reply.headers["Referrer-Policy"] == "no-referrer"
+    csp = csp_directives(reply.headers["Content-Security-Policy"])
+    assert csp["default-src"] == ["'none'"]
+    assert csp["script-src"] == ["'self'"]
+    assert csp["style-src"] == ["'self'"]
+    assert csp["connect-src"] == ["'self'", "http://127.0.0.1:5001"]
+    assert csp["frame-ancestors"] == ["'none'"]
+    assert "Access-Control-Allow-Origin" not in reply.headers  # the page is not part of the API
+
+
+def test_the_policy_without_other_api_origins():
+    assert "connect-src 'self';" in content_security_policy()
+
+
+def test_page_api_origins_flag():
+    assert parse_args([]).page_api_origins == ()
+    config = parse_args(["--page-api-origins", "http://127.0.0.1:5001, https://api.example/"])
+    assert config.page_api_origins == ("http://127.0.0.1:5001", "https://api.example")
+    with pytest.raises(SystemExit):
+        parse_args(["--page-api-origins", "127.0.0.1:5001"])
+
+
+def test_the_page_has_nothing_inline():
+    """The policy forbids inline scripts, styles and handlers; the page must not need them."""
+    html = (STATIC_DIR / "index.html").read_text()
+    assert not re.search(r"<script(?![^>]*\bsrc=)", html)
+    assert "<style" not in html
+    assert not re.search(r"\son[a-z]+=", html)
+    assert not re.search(r"\sstyle=", html)
+    assert not re.search(r"https?://", html)  # no CDN, nothing from elsewhere
+
+
+def test_the_script_never_writes_html():
+    script = (STATIC_DIR / "app.js").read_text()
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert sink not in script
+
+
+async def test_a_missing_file_is_a_json_404(http_server_client, db: Db):
+    reply = await send(http_server_client, "GET", "/static/nothing.js")
+    assert reply.status == 404
+    assert reply.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert reply.json == {"error": "no file at /static/nothing.js"}
+
+
+@pytest.mark.parametrize(
+    "path", ["/static/../server.py", "/static/%2e%2e/server.py", "/static/..%2fserver.py"]
+)
+async def test_nothing_outside_static_is_served(http_server_client, db: Db, path):
+    reply = await send(http_server_client, "GET", path)
+    assert reply.status in (403, 404)
+    assert b"import" not in reply.body
+
+
+@pytest.mark.parametrize("method", ["POST", "DELETE", "OPTIONS"])
+async def test_only_get_and_head(http_server_client, db: Db, method):
+    reply = await send(http_server_client, method, "/")
+    assert reply.status == 405
+    assert reply.headers["Allow"] == "GET, HEAD"
+    assert reply.json == {"error": f"{method} is not allowed on /; use GET, HEAD"}
+    head = await send(http_server_client, "HEAD", "/")
+    assert head.status == 200
