@@ -111,3 +111,6 @@ SELECT array_agg(id) FROM study_sessions;
 
 -- name: delete_study_activity
 DELETE FROM study_activities WHERE id = $1;
+
+-- name: server_setting
+SELECT current_setting($1);

@@ -1,0 +1,97 @@
+"""Secure defaults: what the server exposes, and to whom."""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import shutil
+import stat
+import tempfile
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+import portaldb
+from server import parse_args
+
+from .conftest import FIXTURE_SQL, Db, send
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_listens_on_loopback_only_by_default(monkeypatch):
+    monkeypatch.delenv("HOST", raising=False)
+    monkeypatch.delenv("CORS_ORIGINS", raising=False)
+    config = parse_args([])
+    assert config.host == "127.0.0.1"
+    assert config.cors_origins is None  # "*" unless an allowlist is given
+    assert config.port == 5000
+
+
+async def test_no_banner_and_no_sniffing(http_server_client, db: Db):
+    for path in ("/api/study_sessions/1", "/api/nowhere", "/healthz"):
+        reply = await send(http_server_client, "GET", path)
+        assert "Server" not in reply.headers
+        assert reply.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.fixture(scope="module")
+def embedded():
+    folder = tempfile.mkdtemp(prefix="langportal-exposure-")
+    database = portaldb.EmbeddedPostgres(folder)
+    database.start()
+    yield database
+    database.stop()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+async def test_the_embedded_database_is_reachable_only_by_its_socket(embedded):
+    conn = await asyncpg.connect(embedded.dsn)
+    try:
+        assert await conn.fetchval(FIXTURE_SQL.server_setting, "listen_addresses") == ""  # no TCP at all
+        assert await conn.fetchval(FIXTURE_SQL.server_setting, "unix_socket_permissions") == "0700"
+    finally:
+        await conn.close()
+    for folder in (embedded.data_dir, embedded.socket_dir):
+        mode = stat.S_IMODE(folder.stat().st_mode)
+        assert mode & 0o077 == 0, f"{folder} is open to others: {oct(mode)}"
+
+
+def test_the_embedded_database_runs_as_an_unprivileged_account(embedded):
+    pid = int((embedded.pgdata / "postmaster.pid").read_text().split()[0])
+    owner = Path(f"/proc/{pid}").stat().st_uid
+    assert owner != 0
+    if os.geteuid() != 0:
+        assert owner == os.geteuid()
+
+
+SQL_WORDS = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|TRUNCATE|CREATE|DROP|ALTER)\b")
+
+
+def test_sql_lives_in_sql_files_never_in_python_strings():
+    """Application code runs only named statements from sql/ files: no SQL text in its strings,
+    so no statement is ever built from request data."""
+    offenders = []
+    for folder in ("handlers", "portaldb"):
+        for path in sorted((ROOT / folder).glob("*.py")):
+            tree = ast.parse(path.read_text())
+            docstrings = {
+                id(node.body[0].value)
+                for node in ast.walk(tree)
+                if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                and node.body
+                and isinstance(node.body[0], ast.Expr)
+                and isinstance(node.body[0].value, ast.Constant)
+            }
+            for node in ast.walk(tree):
+                if isinstance(node, ast.JoinedStr) or (
+                    isinstance(node, ast.Constant)
+                    and isinstance(node.value, str)
+                    and id(node) not in docstrings
+                ):
+                    text = ast.unparse(node) if isinstance(node, ast.JoinedStr) else node.value
+                    if SQL_WORDS.search(text) and re.search(r"\b(FROM|INTO|SET|TABLE|WHERE)\b", text):
+                        offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {text[:60]!r}")
+    assert offenders == []
