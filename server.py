@@ -277,7 +277,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         "--pool-size",
         type=_positive(int, "the pool size"),
         default=_env("POOL_SIZE", "10"),
-        help="database connections kept open (POOL_SIZE; default 10)",
+        help="most database connections each server process opens (POOL_SIZE; default 10)",
     )
     parser.add_argument(
         "--pool-timeout",

@@ -7,7 +7,7 @@
 One run loads a fixed data set, starts ``server.py`` as a user would, then for each concurrency
 runs, one after the other (order alternating per level, so drift on a shared machine hits both):
 
-- the ceiling: pgbench -M prepared running the endpoint's own SQL (create_study_session, loaded
+- the ceiling: pgbench -M prepared running the endpoint's own SQL (create_study_sessions, loaded
   with portaldb from sql/queries) with random existing ids, at min(connections, 256) clients;
 - the server: wrk posting random valid bodies at that many connections.
 
@@ -639,7 +639,7 @@ class Bench:
         self.groups = groups
         self.activities = activities
         self.url = f"http://{HOST}:{server.port}/api/study_sessions"
-        self.pgbench_file = work_dir / "create_study_session.pgbench"
+        self.pgbench_file = work_dir / "create_study_sessions.pgbench"
         self.pgbench_file.write_text(pgbench_script(groups, activities), encoding="utf-8")
         self.phase_timeout = args.duration + 60
 
