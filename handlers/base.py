@@ -24,7 +24,7 @@ import asyncpg
 import tornado.web
 from tornado import httputil
 
-from portaldb import UNAVAILABLE_ERRORS, connection_is_suspect
+from portaldb import UNAVAILABLE_ERRORS, connection_is_suspect, discard
 
 from .validation import error_details
 
@@ -251,7 +251,7 @@ class APIHandler(tornado.web.RequestHandler):
                         yield conn
                     except BaseException as exc:
                         if isinstance(exc, asyncio.CancelledError) or connection_is_suspect(exc):
-                            conn.terminate()  # never back into the pool: a fresh one replaces it
+                            discard(conn)  # never back into the pool: a fresh one replaces it
                         raise
         except UNAVAILABLE_ERRORS as exc:
             raise self._unavailable(exc) from None

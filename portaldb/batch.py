@@ -14,7 +14,6 @@ since a failing statement fails every call in its batch.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Sequence
@@ -23,7 +22,7 @@ from typing import Any
 
 import asyncpg
 
-from .pool import connection_is_suspect
+from .pool import connection_is_suspect, discard
 
 log = logging.getLogger("portaldb.batch")
 
@@ -112,8 +111,7 @@ class Batcher:
             await self._pool.release(connection, timeout=self._send_timeout)
         except Exception as exc:  # a connection the server cut off may fail to reset; drop it
             log.warning("a database connection could not go back to the pool: %r", exc)
-            with contextlib.suppress(Exception):
-                connection.terminate()
+            discard(connection)
 
     def _take_all(self) -> list[_Call]:
         calls = list(self._queue)
@@ -141,7 +139,7 @@ class Batcher:
             rows = await asyncio.wait_for(connection.fetch(self._statement, *columns), self._send_timeout)
         except Exception as exc:
             if connection_is_suspect(exc):
-                connection.terminate()  # the pool opens a fresh one in its place
+                discard(connection)
             self._fail(batch, exc)
             return False
         if len(rows) != len(batch):

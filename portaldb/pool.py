@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import asyncpg
@@ -25,6 +26,16 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     # mid-statement (MagicStack/asyncpg#1069): seen here right after a database restart.
     asyncpg.exceptions._base.InternalClientError,
 )
+
+
+def discard(connection: asyncpg.Connection) -> None:
+    """Close a pooled connection instead of reusing it; the pool opens a fresh one in its place.
+
+    A connection the server cut off has usually been detached from its pool already, and then
+    there is nothing left to close.
+    """
+    with contextlib.suppress(asyncpg.InterfaceError):
+        connection.terminate()
 
 
 def connection_is_suspect(exc: BaseException) -> bool:

@@ -148,3 +148,22 @@ async def test_mixed_concurrent_requests_each_get_their_own_answer(
             assert ("study activity 888 not found" in answer["error"]) == (body["study_activity_id"] == 888)
     assert created > 50
     assert await db.count_sessions() == created
+
+
+async def test_a_connection_cut_off_mid_statement_fails_fast_and_is_replaced(one_connection, pool):
+    """The server ending the connection (as a restart does) fails the batch at once, not after
+    the send timeout, and the next call gets a fresh connection."""
+    slow = portaldb.Batcher(
+        one_connection, FIXTURE_SQL.batch_probe_slow, max_workers=1, wait_timeout=5, send_timeout=10
+    )
+    started = asyncio.get_running_loop().time()
+    call = asyncio.ensure_future(slow.run(1))
+    await asyncio.sleep(0.5)
+    assert await pool.fetchval(FIXTURE_SQL.terminate_slow_probes) == 1
+    with pytest.raises((asyncpg.ConnectionDoesNotExistError, asyncpg.AdminShutdownError)):
+        await call
+    assert asyncio.get_running_loop().time() - started < 2
+    working = portaldb.Batcher(
+        one_connection, FIXTURE_SQL.batch_probe, max_workers=1, wait_timeout=5, send_timeout=5
+    )
+    assert (await working.run(4))["x"] == 4

@@ -114,3 +114,14 @@ DELETE FROM study_activities WHERE id = $1;
 
 -- name: server_setting
 SELECT current_setting($1);
+
+-- name: batch_probe_slow
+-- batch_probe, slowly: long enough for a test to cut its connection off mid-statement.
+SELECT r.ord, r.x, pg_sleep(2) IS NULL AS slept
+FROM unnest($1::int[]) WITH ORDINALITY AS r (x, ord)
+ORDER BY r.ord;
+
+-- name: terminate_slow_probes
+SELECT count(pg_terminate_backend(pid))
+FROM pg_stat_activity
+WHERE query LIKE '%pg_sleep(2) IS NULL AS slept%' AND pid <> pg_backend_pid();
