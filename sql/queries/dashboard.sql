@@ -2,24 +2,9 @@
 
 -- name: last_study_session
 -- The newest session, shaped as get_study_session; no row when there is none.
-SELECT
-    s.id,
-    s.group_id,
-    g.name AS group_name,
-    s.study_activity_id,
-    a.name AS activity_name,
-    s.created_at,
-    stats.end_time,
-    stats.review_items_count
-FROM study_sessions AS s
-JOIN groups AS g ON g.id = s.group_id
-JOIN study_activities AS a ON a.id = s.study_activity_id
-CROSS JOIN LATERAL (
-    SELECT max(r.created_at) AS end_time, count(*) AS review_items_count
-    FROM word_review_items AS r
-    WHERE r.study_session_id = s.id
-) AS stats
-ORDER BY s.created_at DESC, s.id DESC
+SELECT *
+FROM study_session_details
+ORDER BY created_at DESC, id DESC
 LIMIT 1;
 
 -- name: study_progress

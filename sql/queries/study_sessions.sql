@@ -41,69 +41,40 @@ ORDER BY ord;
 -- name: get_study_session
 -- One session with its activity's and group's names, its start (created_at) and end (its last
 -- review's time, NULL before the first review), and how many reviews it holds.
-SELECT
-    s.id,
-    s.group_id,
-    g.name AS group_name,
-    s.study_activity_id,
-    a.name AS activity_name,
-    s.created_at,
-    stats.end_time,
-    stats.review_items_count
-FROM study_sessions AS s
-JOIN groups AS g ON g.id = s.group_id
-JOIN study_activities AS a ON a.id = s.study_activity_id
-CROSS JOIN LATERAL (
-    SELECT max(r.created_at) AS end_time, count(*) AS review_items_count
-    FROM word_review_items AS r
-    WHERE r.study_session_id = s.id
-) AS stats
-WHERE s.id = $1;
+SELECT * FROM study_session_details WHERE id = $1;
 
 -- The list statements below share one shape (handlers/base.py page_of reads it): they always
 -- return at least one row, whose total_items counts every matching item, followed by the page's
 -- items in order; on a page past the end that one row has NULL item columns. The sessions of the
--- page are chosen first (LIMIT/OFFSET on study_sessions alone); names and review stats are then
--- looked up for those sessions only, so a long history costs one index lookup per listed session.
+-- page are chosen first (LIMIT/OFFSET along an index on created_at); names and review stats are
+-- then looked up for those sessions only (study_session_details), so a long history costs one
+-- index lookup per listed session, plus the count.
 
 -- name: list_study_sessions
 -- Every session, newest first. $1 LIMIT, $2 OFFSET.
 WITH page AS (
-    SELECT
-        s.id, s.group_id, s.study_activity_id, s.created_at,
-        row_number() OVER (ORDER BY s.created_at DESC, s.id DESC) AS position
+    SELECT s.id
     FROM study_sessions AS s
-    ORDER BY position
+    ORDER BY s.created_at DESC, s.id DESC
     LIMIT $1 OFFSET $2
 )
 SELECT totals.total_items, listed.*
 FROM (SELECT count(*) AS total_items FROM study_sessions) AS totals
 LEFT JOIN (
-    SELECT
-        page.id, page.group_id, g.name AS group_name, page.study_activity_id,
-        a.name AS activity_name, page.created_at, stats.end_time, stats.review_items_count,
-        page.position
+    SELECT details.*
     FROM page
-    JOIN groups AS g ON g.id = page.group_id
-    JOIN study_activities AS a ON a.id = page.study_activity_id
-    CROSS JOIN LATERAL (
-        SELECT max(r.created_at) AS end_time, count(*) AS review_items_count
-        FROM word_review_items AS r
-        WHERE r.study_session_id = page.id
-    ) AS stats
+    JOIN study_session_details AS details ON details.id = page.id
 ) AS listed ON true
-ORDER BY listed.position;
+ORDER BY listed.created_at DESC, listed.id DESC;
 
 -- name: list_group_study_sessions
 -- The sessions of group $1, newest first; found is false when there is no such group.
 -- $2 LIMIT, $3 OFFSET.
 WITH page AS (
-    SELECT
-        s.id, s.group_id, s.study_activity_id, s.created_at,
-        row_number() OVER (ORDER BY s.created_at DESC, s.id DESC) AS position
+    SELECT s.id
     FROM study_sessions AS s
     WHERE s.group_id = $1
-    ORDER BY position
+    ORDER BY s.created_at DESC, s.id DESC
     LIMIT $2 OFFSET $3
 )
 SELECT totals.found, totals.total_items, listed.*
@@ -113,31 +84,20 @@ FROM (
         (SELECT count(*) FROM study_sessions WHERE group_id = $1) AS total_items
 ) AS totals
 LEFT JOIN (
-    SELECT
-        page.id, page.group_id, g.name AS group_name, page.study_activity_id,
-        a.name AS activity_name, page.created_at, stats.end_time, stats.review_items_count,
-        page.position
+    SELECT details.*
     FROM page
-    JOIN groups AS g ON g.id = page.group_id
-    JOIN study_activities AS a ON a.id = page.study_activity_id
-    CROSS JOIN LATERAL (
-        SELECT max(r.created_at) AS end_time, count(*) AS review_items_count
-        FROM word_review_items AS r
-        WHERE r.study_session_id = page.id
-    ) AS stats
+    JOIN study_session_details AS details ON details.id = page.id
 ) AS listed ON true
-ORDER BY listed.position;
+ORDER BY listed.created_at DESC, listed.id DESC;
 
 -- name: list_activity_study_sessions
 -- The sessions of study activity $1, newest first; found is false when there is no such
 -- activity. $2 LIMIT, $3 OFFSET.
 WITH page AS (
-    SELECT
-        s.id, s.group_id, s.study_activity_id, s.created_at,
-        row_number() OVER (ORDER BY s.created_at DESC, s.id DESC) AS position
+    SELECT s.id
     FROM study_sessions AS s
     WHERE s.study_activity_id = $1
-    ORDER BY position
+    ORDER BY s.created_at DESC, s.id DESC
     LIMIT $2 OFFSET $3
 )
 SELECT totals.found, totals.total_items, listed.*
@@ -147,20 +107,11 @@ FROM (
         (SELECT count(*) FROM study_sessions WHERE study_activity_id = $1) AS total_items
 ) AS totals
 LEFT JOIN (
-    SELECT
-        page.id, page.group_id, g.name AS group_name, page.study_activity_id,
-        a.name AS activity_name, page.created_at, stats.end_time, stats.review_items_count,
-        page.position
+    SELECT details.*
     FROM page
-    JOIN groups AS g ON g.id = page.group_id
-    JOIN study_activities AS a ON a.id = page.study_activity_id
-    CROSS JOIN LATERAL (
-        SELECT max(r.created_at) AS end_time, count(*) AS review_items_count
-        FROM word_review_items AS r
-        WHERE r.study_session_id = page.id
-    ) AS stats
+    JOIN study_session_details AS details ON details.id = page.id
 ) AS listed ON true
-ORDER BY listed.position;
+ORDER BY listed.created_at DESC, listed.id DESC;
 
 -- name: list_study_session_words
 -- The words reviewed in session $1, each with its right and wrong answers in that session;
