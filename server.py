@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import re
@@ -21,7 +22,7 @@ import sys
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import asyncpg
 import tornado.httpserver
@@ -234,8 +235,15 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(name) or default
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """A wrong flag is one line saying what to fix (not argparse's usage block first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def parse_args(argv: Sequence[str] | None = None) -> Config:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrors(
         prog="server.py",
         description="Serve the language portal's API (POST /api/study_sessions and friends).",
     )
@@ -397,9 +405,14 @@ def bind(config: Config) -> list[Any]:
     try:
         return tornado.netutil.bind_sockets(config.port, config.host, backlog=4096)
     except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            advice = "stop the program using that port or choose another with --port"
+        elif exc.errno == errno.EACCES:
+            advice = "ports below 1024 need privileges; choose another with --port"
+        else:
+            advice = "--host must be an address of this machine, e.g. 127.0.0.1 or 0.0.0.0"
         raise ConfigError(
-            f"cannot listen on {config.host}:{config.port}: {exc.strerror}; stop the program "
-            "using that port or choose another with --port"
+            f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}; {advice}"
         ) from None
 
 

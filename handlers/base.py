@@ -42,7 +42,8 @@ PREFLIGHT_MAX_AGE = "86400"
 @dataclass(frozen=True)
 class Answer:
     """A response an endpoint computed: what :meth:`APIHandler.respond` writes, and what an
-    idempotency key stores for replay."""
+    idempotency key stores for replay. ``body`` is a JSON-able value, or the bytes of one already
+    encoded (a stored answer, replayed byte for byte)."""
 
     status: int
     body: Any
@@ -288,7 +289,11 @@ class APIHandler(tornado.web.RequestHandler):
     def respond(self, answer: Answer) -> None:
         for name, value in answer.headers.items():
             self.set_header(name, value)
-        self.write_json(answer.status, answer.body)
+        if isinstance(answer.body, bytes):
+            self.set_status(answer.status)
+            self.finish(answer.body)
+        else:
+            self.write_json(answer.status, answer.body)
 
     # -- idempotency keys ------------------------------------------------------------------------
 
@@ -323,9 +328,15 @@ class APIHandler(tornado.web.RequestHandler):
             ttl = self.settings["idempotency_ttl"]
             if await conn.fetchval(queries.claim_idempotency_key, key, fingerprint, ttl) is not None:
                 answer = await work(conn)
-                stored = json.dumps({"body": answer.body, "headers": answer.headers})
-                await conn.execute(queries.store_idempotent_answer, key, answer.status, stored)
-                return answer
+                body = encode_json(answer.body)
+                await conn.execute(
+                    queries.store_idempotent_answer,
+                    key,
+                    answer.status,
+                    body.decode("utf-8"),
+                    json.dumps(answer.headers),
+                )
+                return Answer(answer.status, body, answer.headers)
             previous = await conn.fetchrow(queries.find_idempotent_answer, key)
         if previous["fingerprint"] != fingerprint:
             raise APIError(
@@ -333,10 +344,8 @@ class APIHandler(tornado.web.RequestHandler):
                 "this Idempotency-Key was already used for a different request; "
                 "send a new key for a new request",
             )
-        response = json.loads(previous["response"])
-        return Answer(
-            previous["status"], response["body"], {**response["headers"], "Idempotent-Replayed": "true"}
-        )
+        headers = {**json.loads(previous["headers"]), "Idempotent-Replayed": "true"}
+        return Answer(previous["status"], previous["body"].encode("utf-8"), headers)
 
     def write_json(self, status: int, payload: Any) -> None:
         self.set_status(status)

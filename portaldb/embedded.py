@@ -166,10 +166,21 @@ class EmbeddedPostgres:
             os.chown(path, self._uid, self._gid)
 
     def _prepare_dirs(self) -> None:
-        for folder in (self.data_dir, self.pgdata, self.socket_dir):
-            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            self._chown(folder)
+        created = []
+        try:
+            for folder in (self.data_dir, self.pgdata, self.socket_dir):
+                if not folder.is_dir():
+                    folder.mkdir(mode=0o700, parents=True)
+                    created.append(folder)
+                self._chown(folder)
+        except OSError as exc:
+            raise EmbeddedPostgresError(
+                f"cannot use {exc.filename or self.data_dir} for the embedded database: "
+                f"{exc.strerror or exc}; pass a --data-dir that is a folder you can write to"
+            ) from None
         if self._uid is not None and not self._account_can_reach(self.pgdata):
+            for folder in reversed(created):  # leave nothing behind for a folder we refuse
+                folder.rmdir()
             raise EmbeddedPostgresError(
                 f"the embedded PostgreSQL runs as the user {SERVICE_USER!r}, which cannot enter "
                 f"{self.pgdata} because a parent folder is private; choose a --data-dir under a "

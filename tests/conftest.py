@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -56,12 +57,20 @@ def database_url() -> Iterator[str]:
         return
     folder = tempfile.mkdtemp(prefix="langportal-test-")
     server = portaldb.EmbeddedPostgres(folder)
+    # A SIGTERM (a CI timeout, `kill`) unwinds pytest like Ctrl-C, so this fixture still stops
+    # its PostgreSQL and removes the folder instead of leaving them behind.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     server.start()
     try:
         yield server.dsn
     finally:
         server.stop()
         shutil.rmtree(folder, ignore_errors=True)
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ import pytest
 
 import portaldb
 
-from .servers import Server
+from .servers import SERVER, Server
 
 
 def request(port: int, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
@@ -115,15 +115,17 @@ def test_two_servers_cannot_share_a_data_dir(data_dir):
         (["--port", "70000"], "the port must be a number from 1 to 65535"),
         (["--cors-origins", "localhost:3000"], "'localhost:3000' is not an origin"),
         (["--pool-size", "0"], "the pool size must be greater than 0"),
+        (["--data-dir", "{server}"], "cannot use"),  # a file, not a folder
+        (["--data-dir", "/proc/no-such-folder"], "pass a --data-dir that is a folder you can write to"),
     ],
 )
 def test_bad_settings_fail_with_one_clear_line(spawn, args, message, unused_port):
-    args = [a.format(port=unused_port) for a in args]
+    args = [a.format(port=unused_port, server=SERVER) for a in args]
     code, log = spawn(*args).finish()
     assert code == 2
     assert message in log
+    assert len(log.strip().splitlines()) == 1, log  # one line, no usage block, no traceback
     assert "secret" not in log
-    assert "Traceback" not in log
 
 
 def test_port_in_use(spawn, database_url):

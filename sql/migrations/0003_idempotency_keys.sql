@@ -6,7 +6,8 @@ CREATE TABLE idempotency_keys (
     key         text PRIMARY KEY,
     fingerprint text NOT NULL,         -- sha256 of the method, path and canonical JSON body
     status      smallint,              -- the stored answer; set in the claiming transaction
-    response    jsonb,                 -- {"body": ..., "headers": {...}}
+    body        text,                  -- the answer's body, exactly as it was sent
+    headers     jsonb,                 -- the answer's own headers (e.g. Location)
     created_at  timestamptz NOT NULL DEFAULT now(),
     expires_at  timestamptz NOT NULL
 );

@@ -10,17 +10,18 @@ VALUES ($1, $2, now() + make_interval(secs => $3))
 ON CONFLICT (key) DO UPDATE
     SET fingerprint = EXCLUDED.fingerprint,
         status = NULL,
-        response = NULL,
+        body = NULL,
+        headers = NULL,
         created_at = now(),
         expires_at = EXCLUDED.expires_at
     WHERE idempotency_keys.expires_at <= now()
 RETURNING key;
 
 -- name: find_idempotent_answer
-SELECT fingerprint, status, response FROM idempotency_keys WHERE key = $1;
+SELECT fingerprint, status, body, headers FROM idempotency_keys WHERE key = $1;
 
 -- name: store_idempotent_answer
-UPDATE idempotency_keys SET status = $2, response = $3 WHERE key = $1;
+UPDATE idempotency_keys SET status = $2, body = $3, headers = $4 WHERE key = $1;
 
 -- name: purge_expired_idempotency_keys
 DELETE FROM idempotency_keys WHERE expires_at <= now();

@@ -2,11 +2,14 @@
 
 -- name: delete_history
 -- Every review and every session, in one statement; how many of each were deleted. Ids are not
--- restarted, so a session id an activity app still holds can never name a new session.
+-- restarted, so a session id an activity app still holds can never name a new session. The stored
+-- answers of idempotency keys go too: they name sessions and reviews that no longer exist.
 WITH reviews AS (
     DELETE FROM word_review_items RETURNING 1
 ), sessions AS (
     DELETE FROM study_sessions RETURNING 1
+), keys AS (
+    DELETE FROM idempotency_keys RETURNING 1
 )
 SELECT
     (SELECT count(*) FROM sessions) AS study_sessions,
@@ -14,7 +17,8 @@ SELECT
 
 -- name: delete_all_data
 -- Every row of every table, ids restarting at 1, so the demo data gets its original ids back.
-TRUNCATE word_review_items, study_sessions, words_groups, words, groups, study_activities
+TRUNCATE word_review_items, study_sessions, words_groups, words, groups, study_activities,
+    idempotency_keys
 RESTART IDENTITY;
 
 -- name: catalogue_counts
