@@ -102,3 +102,19 @@ def test_named_queries_parse_strictly():
         parse("SELECT 0;\n-- name: a\nSELECT 1;", "x.sql")
     with pytest.raises(ValueError, match="empty"):
         parse("-- name: a\n\n-- name: b\nSELECT 1;", "x.sql")
+
+
+async def test_a_stuck_statement_cannot_hold_a_connection(database_url):
+    """statement_timeout is set on every pooled connection: the server cancels a statement that
+    runs too long, and the connection is free again at once."""
+    pool = await portaldb.create_pool(
+        database_url, min_size=1, max_size=1, connect_timeout=5, statement_timeout=0.3
+    )
+    try:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(asyncpg.QueryCanceledError):
+            await pool.fetchval(FIXTURE_SQL.sleep_seconds, 5)
+        assert asyncio.get_running_loop().time() - started < 2
+        assert await pool.fetchval(FIXTURE_SQL.sleep_seconds, 0) is None  # the connection still works
+    finally:
+        await pool.close()

@@ -125,3 +125,6 @@ ORDER BY r.ord;
 SELECT count(pg_terminate_backend(pid))
 FROM pg_stat_activity
 WHERE query LIKE '%pg_sleep(2) IS NULL AS slept%' AND pid <> pg_backend_pid();
+
+-- name: sleep_seconds
+SELECT pg_sleep($1);
