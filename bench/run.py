@@ -47,8 +47,8 @@ sys.path.insert(0, str(PROJECT_DIR))
 
 import asyncpg  # noqa: E402
 
-import portaldb  # noqa: E402
-from portaldb.queries import Queries, parse  # noqa: E402
+from langportal import portaldb  # noqa: E402
+from langportal.portaldb.queries import Queries, parse  # noqa: E402
 
 HOST = "127.0.0.1"  # the only address any load is sent to
 SERVER_SCRIPT = PROJECT_DIR / "server.py"

@@ -24,8 +24,7 @@ import asyncpg
 import tornado.web
 from tornado import httputil
 
-from portaldb import UNAVAILABLE_ERRORS, connection_is_suspect, discard
-
+from ..portaldb import UNAVAILABLE_ERRORS, connection_is_suspect, discard
 from .validation import error_details
 
 log = logging.getLogger("portal.api")

@@ -9,6 +9,7 @@ Errors (a missing file, a method other than GET/HEAD) are JSON, like every other
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 import tornado.web
 from tornado import httputil
 
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+STATIC_DIR = Path(str(importlib.resources.files("langportal.static")))
 _CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",

@@ -6,8 +6,7 @@ allow_reset=True)``).
 
 from __future__ import annotations
 
-import portaldb
-
+from .. import portaldb
 from .base import APIError, APIHandler
 
 

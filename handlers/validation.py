@@ -6,6 +6,7 @@ becomes ``{"field": "group_id", "message": "group_id must be an integer, got tru
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+SCHEMA_DIR = Path(str(importlib.resources.files("langportal.schemas")))
 
 _TYPE_WORDS = {
     "integer": "an integer",

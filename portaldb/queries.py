@@ -8,10 +8,11 @@ reader finds any statement with one grep, and no SQL is ever built from strings 
 from __future__ import annotations
 
 import functools
+import importlib.resources
 import re
 from pathlib import Path
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+SQL_DIR = Path(str(importlib.resources.files("langportal.sql")))
 _NAME_LINE = re.compile(r"^--\s*name:\s*([a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
 
 

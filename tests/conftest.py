@@ -28,10 +28,10 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-import portaldb
-from handlers import build_document
-from portaldb.queries import Queries, parse
-from server import make_app
+from langportal import portaldb
+from langportal.handlers import build_document
+from langportal.portaldb.queries import Queries, parse
+from langportal.program import make_app
 
 FIXTURE_SQL = Queries(parse((Path(__file__).parent / "sql" / "fixtures.sql").read_text(), "fixtures.sql"))
 

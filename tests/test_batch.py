@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 import tornado.httpclient
 
-import portaldb
+from langportal import portaldb
 
 from .conftest import FIXTURE_SQL, Catalog, Db
 

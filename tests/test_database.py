@@ -7,8 +7,8 @@ import asyncio
 import asyncpg
 import pytest
 
-import portaldb
-from portaldb.migrations import discover
+from langportal import portaldb
+from langportal.portaldb.migrations import discover
 
 from .conftest import FIXTURE_SQL
 
@@ -90,7 +90,7 @@ async def test_no_demo_data_unless_asked(scratch):
 
 
 def test_named_queries_parse_strictly():
-    from portaldb.queries import parse
+    from langportal.portaldb.queries import parse
 
     assert parse("-- header\n-- name: a\nSELECT 1;\n-- name: b\nSELECT 2;", "x.sql") == {
         "a": "SELECT 1;",

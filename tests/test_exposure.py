@@ -13,8 +13,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-import portaldb
-from server import parse_args
+from langportal import portaldb
+from langportal.program import parse_args
 
 from .conftest import FIXTURE_SQL, Db, send
 
@@ -74,7 +74,7 @@ def test_sql_lives_in_sql_files_never_in_python_strings():
     """Application code runs only named statements from sql/ files: no SQL text in its strings,
     so no statement is ever built from request data."""
     offenders = []
-    for folder in ("handlers", "portaldb"):
+    for folder in ("langportal", "handlers", "portaldb"):
         for path in sorted((ROOT / folder).glob("*.py")):
             tree = ast.parse(path.read_text())
             docstrings = {

@@ -8,9 +8,9 @@ import logging
 import asyncpg
 import pytest
 
-import portaldb
-from portaldb.queries import Queries
-from server import make_app
+from langportal import portaldb
+from langportal.portaldb.queries import Queries
+from langportal.program import make_app
 
 from .conftest import Catalog, Db, send
 

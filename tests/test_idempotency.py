@@ -10,7 +10,7 @@ import uuid
 import pytest
 import tornado.httpclient
 
-from server import make_app, purge_idempotency_keys
+from langportal.program import make_app, purge_idempotency_keys
 
 from .conftest import Catalog, Db, send
 

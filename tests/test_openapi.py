@@ -9,9 +9,9 @@ import re
 import pytest
 from openapi_spec_validator import validate
 
-import handlers
-from handlers.validation import SCHEMA_DIR
-from server import make_app
+from langportal import handlers
+from langportal.handlers.validation import SCHEMA_DIR
+from langportal.program import make_app
 
 from .conftest import OPENAPI, Db, assert_documented, send
 

@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from handlers.page import STATIC_DIR, content_security_policy
-from server import make_app, parse_args
+from langportal.handlers.page import STATIC_DIR, content_security_policy
+from langportal.program import make_app, parse_args
 
 from .conftest import Db, send
 

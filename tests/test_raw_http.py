@@ -10,7 +10,7 @@ import time
 import pytest
 import tornado.netutil
 
-from server import make_app, make_http_server
+from langportal.program import make_app, make_http_server
 
 from .conftest import Catalog, Db
 

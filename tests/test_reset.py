@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server import make_app, parse_args
+from langportal.program import make_app, parse_args
 
 from .conftest import Db, History, call, send
 

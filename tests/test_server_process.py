@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-import portaldb
+from langportal import portaldb
 
 from .servers import SERVER, Server
 
