@@ -11,29 +11,21 @@ import asyncio
 import datetime as dt
 import json
 import os
-import re
 import shutil
 import signal
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 import tornado.ioloop
 import tornado.testing
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 
 from langportal import portaldb
-from langportal.handlers import build_document
-from langportal.portaldb.queries import Queries, parse
 from langportal.program import make_app
 
-FIXTURE_SQL = Queries(parse((Path(__file__).parent / "sql" / "fixtures.sql").read_text(), "fixtures.sql"))
+from .helpers import FIXTURE_SQL, SCREENSHOTS, T0, Catalog, Db, History
 
 
 @pytest.fixture(scope="session")
@@ -88,34 +80,11 @@ def pool(io_loop: tornado.ioloop.IOLoop, database_url: str) -> Iterator[asyncpg.
     io_loop.run_sync(pool.close)
 
 
-@dataclass
-class Db:
-    """Direct access to the test database, for arranging data and checking what was stored."""
-
-    pool: asyncpg.Pool
-
-    async def fetchval(self, name: str, *args: Any) -> Any:
-        return await self.pool.fetchval(getattr(FIXTURE_SQL, name), *args)
-
-    async def fetchrow(self, name: str, *args: Any) -> Any:
-        return await self.pool.fetchrow(getattr(FIXTURE_SQL, name), *args)
-
-    async def count_sessions(self) -> int:
-        return await self.fetchval("count_study_sessions")
-
-
 @pytest.fixture
 def db(io_loop: tornado.ioloop.IOLoop, pool: asyncpg.Pool) -> Db:
     """A clean database (every table emptied, ids restarting at 1) for each test."""
     io_loop.run_sync(lambda: pool.execute(FIXTURE_SQL.truncate_all))
     return Db(pool)
-
-
-@dataclass
-class Catalog:
-    group_id: int
-    other_group_id: int
-    activity_id: int
 
 
 @pytest.fixture
@@ -134,41 +103,6 @@ def catalog(io_loop: tornado.ioloop.IOLoop, db: Db) -> Catalog:
 @pytest.fixture
 def app(pool: asyncpg.Pool, db: Db) -> Any:
     return make_app(pool)
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: Any
-    body: bytes
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-async def send(client: Any, method: str, path: str, body: Any = None, **kwargs: Any) -> Reply:
-    """One request through pytest-tornasync's client; errors are returned, not raised.
-
-    ``body`` may be bytes/str (sent as is) or any other value (sent as JSON); JSON bodies get
-    ``Content-Type: application/json`` unless ``headers`` say otherwise.
-    """
-    headers = dict(kwargs.pop("headers", {}))
-    if body is not None and not isinstance(body, (bytes, str)):
-        body = json.dumps(body)
-        headers.setdefault("Content-Type", "application/json")
-    if body is None and method in ("POST", "PUT", "PATCH") and "body_producer" not in kwargs:
-        body = b""
-    response = await client.fetch(
-        path,
-        method=method,
-        body=body,
-        headers=headers,
-        raise_error=False,
-        allow_nonstandard_methods=True,
-        **kwargs,
-    )
-    return Reply(response.code, response.headers, response.body or b"")
 
 
 @pytest.fixture
@@ -192,23 +126,6 @@ def demo(io_loop: tornado.ioloop.IOLoop, db: Db) -> Db:
 
     io_loop.run_sync(load)
     return db
-
-
-@dataclass
-class History:
-    """A small, known history: see the ``history`` fixture."""
-
-    verbs: int  # group ids
-    food: int
-    empty_group: int
-    flashcards: int  # study activity ids
-    typing: int
-    words: dict[str, int]  # kanji -> id
-    sessions: list[int]  # oldest first
-    times: list[Any]  # each session's created_at, oldest first
-
-
-T0 = dt.datetime(2024, 5, 1, 9, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture
@@ -255,62 +172,7 @@ def history(io_loop: tornado.ioloop.IOLoop, db: Db) -> History:
     return io_loop.run_sync(insert)
 
 
-def _openapi_tools() -> tuple[dict[str, Any], Any, list[tuple[Any, str]]]:
-    document = build_document()
-    registry = Registry().with_resource("urn:openapi", Resource(contents=document, specification=DRAFT202012))
-
-    def validator(pointer: str) -> Draft202012Validator:
-        return Draft202012Validator({"$ref": f"urn:openapi#{pointer}"}, registry=registry)
-
-    templates = [
-        (re.compile("^" + re.sub(r"\{[^}/]+\}", "[^/]+", template) + "$"), template)
-        for template in document["paths"]
-    ]
-    return document, validator, templates
-
-
-OPENAPI, _schema_validator, _TEMPLATES = _openapi_tools()
-
-
-def assert_documented(method: str, path: str, reply: Reply) -> None:
-    """The reply's status is documented for this operation and its body matches that schema.
-
-    Statuses the API can give any request (405, 500, 503) may fall to the ``default`` response.
-    """
-    bare = path.split("?", 1)[0]
-    templates = [template for pattern, template in _TEMPLATES if pattern.match(bare)]
-    assert templates, f"{bare} is not in the OpenAPI document"
-    operation = OPENAPI["paths"][templates[0]].get(method.lower())
-    assert operation is not None, f"{method} {templates[0]} is not in the OpenAPI document"
-    status = str(reply.status)
-    if status not in operation["responses"]:
-        assert reply.status in (405, 500, 503), f"{method} {templates[0]}: {status} is not documented"
-        status = "default"
-    response = operation["responses"][status]
-    if "$ref" in response:
-        response = OPENAPI["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
-    schema = response["content"]["application/json"]["schema"]
-    assert reply.headers["Content-Type"].startswith("application/json")
-    errors = list(_schema_validator_for(schema).iter_errors(reply.json))
-    assert not errors, f"{method} {path} {reply.status}: {[e.message for e in errors]}"
-
-
-def _schema_validator_for(schema: dict[str, Any]) -> Any:
-    if set(schema) == {"$ref"}:
-        return _schema_validator(schema["$ref"].removeprefix("#"))
-    return Draft202012Validator(schema)
-
-
-async def call(client: Any, method: str, path: str, body: Any = None, **kwargs: Any) -> Reply:
-    """:func:`send`, then check the reply against the OpenAPI document (status and body)."""
-    reply = await send(client, method, path, body, **kwargs)
-    assert_documented(method, path, reply)
-    return reply
-
-
 # -- the browser tests' screenshots (tests/test_browser.py) ----------------------------------------
-
-SCREENSHOTS: list[Path] = []  # every screenshot taken in this run, listed at the end of the output
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -12,7 +12,7 @@ import tornado.httpclient
 
 from langportal import portaldb
 
-from .conftest import FIXTURE_SQL, Catalog, Db
+from .helpers import FIXTURE_SQL, Catalog, Db
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from langportal.handlers.page import page_routes
 from langportal.program import make_app
 
 from .cdp import Chromium, Page
-from .conftest import SCREENSHOTS, Db
+from .helpers import SCREENSHOTS, Db
 
 pytestmark = pytest.mark.browser
 

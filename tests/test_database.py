@@ -10,7 +10,7 @@ import pytest
 from langportal import portaldb
 from langportal.portaldb.migrations import discover
 
-from .conftest import FIXTURE_SQL
+from .helpers import FIXTURE_SQL
 
 SCHEMA = "langportal_migration_test"
 

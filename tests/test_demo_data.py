@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from .conftest import FIXTURE_SQL, Db
+from .helpers import FIXTURE_SQL, Db
 
 
 async def test_groups_of_thirty_words_or_more(demo: Db):

@@ -16,7 +16,7 @@ import pytest
 from langportal import portaldb
 from langportal.program import parse_args
 
-from .conftest import FIXTURE_SQL, Db, send
+from .helpers import FIXTURE_SQL, Db, send
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,7 +12,7 @@ from langportal import portaldb
 from langportal.portaldb.queries import Queries
 from langportal.program import make_app
 
-from .conftest import Catalog, Db, send
+from .helpers import Catalog, Db, send
 
 VALID = {"group_id": 1, "study_activity_id": 1}
 

@@ -12,7 +12,7 @@ import tornado.httpclient
 
 from langportal.program import make_app, purge_idempotency_keys
 
-from .conftest import Catalog, Db, send
+from .helpers import Catalog, Db, send
 
 PATH = "/api/study_sessions"
 

@@ -13,7 +13,7 @@ from langportal import handlers
 from langportal.handlers.validation import SCHEMA_DIR
 from langportal.program import make_app
 
-from .conftest import OPENAPI, Db, assert_documented, send
+from .helpers import OPENAPI, Db, assert_documented, send
 
 METHODS = {"get", "post", "put", "patch", "delete"}
 

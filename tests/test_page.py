@@ -12,7 +12,7 @@ import pytest
 from langportal.handlers.page import STATIC_DIR, content_security_policy
 from langportal.program import make_app, parse_args
 
-from .conftest import Db, send
+from .helpers import Db, send
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import History, call
+from .helpers import History, call
 
 LISTS = [
     "/api/study_activities",

@@ -12,7 +12,7 @@ import tornado.netutil
 
 from langportal.program import make_app, make_http_server
 
-from .conftest import Catalog, Db
+from .helpers import Catalog, Db
 
 VALID = b'{"group_id": 1, "study_activity_id": 1}'
 

@@ -6,7 +6,7 @@ import pytest
 
 from langportal.program import make_app, parse_args
 
-from .conftest import Db, History, call, send
+from .helpers import Db, History, call, send
 
 ENABLED = pytest.mark.parametrize("allow_reset", [True], indirect=True)
 

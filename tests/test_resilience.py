@@ -23,7 +23,7 @@ import tornado.httpclient
 
 from langportal import portaldb
 
-from .conftest import FIXTURE_SQL
+from .helpers import FIXTURE_SQL
 from .servers import Server
 
 pytestmark = pytest.mark.slow

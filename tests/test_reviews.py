@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from .conftest import Db, History, call, send
+from .helpers import Db, History, call, send
 
 
 def path(session: int | str, word: int | str) -> str:
