@@ -29,8 +29,8 @@ import tornado.netutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from langportal import portaldb
+from langportal.handlers import make_app
 from langportal.portaldb.queries import Queries, parse
-from langportal.program import make_app
 
 LOAD_SQL = Queries(parse((Path(__file__).parent / "load.sql").read_text(encoding="utf-8"), "load.sql"))
 

@@ -23,7 +23,7 @@ import tornado.ioloop
 import tornado.testing
 
 from langportal import portaldb
-from langportal.program import make_app
+from langportal.handlers import make_app
 
 from .helpers import FIXTURE_SQL, SCREENSHOTS, T0, Catalog, Db, History
 

@@ -26,8 +26,8 @@ import tornado.httpserver
 import tornado.testing
 import tornado.web
 
+from langportal.handlers import make_app
 from langportal.handlers.page import page_routes
-from langportal.program import make_app
 
 from .cdp import Chromium, Page
 from .helpers import SCREENSHOTS, Db

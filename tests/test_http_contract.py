@@ -9,8 +9,8 @@ import asyncpg
 import pytest
 
 from langportal import portaldb
+from langportal.handlers import make_app
 from langportal.portaldb.queries import Queries
-from langportal.program import make_app
 
 from .helpers import Catalog, Db, send
 

@@ -10,7 +10,8 @@ import uuid
 import pytest
 import tornado.httpclient
 
-from langportal.program import make_app, purge_idempotency_keys
+from langportal.handlers import make_app
+from langportal.program import purge_idempotency_keys
 
 from .helpers import Catalog, Db, send
 

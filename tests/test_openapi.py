@@ -10,8 +10,8 @@ import pytest
 from openapi_spec_validator import validate
 
 from langportal import handlers
+from langportal.handlers import make_app
 from langportal.handlers.validation import SCHEMA_DIR
-from langportal.program import make_app
 
 from .helpers import OPENAPI, Db, assert_documented, send
 

@@ -9,8 +9,9 @@ import re
 
 import pytest
 
+from langportal.handlers import make_app
 from langportal.handlers.page import STATIC_DIR, content_security_policy
-from langportal.program import make_app, parse_args
+from langportal.program import parse_args
 
 from .helpers import Db, send
 

@@ -10,7 +10,7 @@ import time
 import pytest
 import tornado.netutil
 
-from langportal.program import make_app, make_http_server
+from langportal.handlers import make_app, make_http_server
 
 from .helpers import Catalog, Db
 

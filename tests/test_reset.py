@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from langportal.program import make_app, parse_args
+from langportal.handlers import make_app
+from langportal.program import parse_args
 
 from .helpers import Db, History, call, send
 

@@ -1,0 +1,141 @@
+"""The Tornado application: it owns the pool, the named SQL, the schema validators and the
+group-commit runners; ``make_app`` builds it, ``make_http_server`` serves it with this service's
+limits, and ``log_request`` writes the access line of each request."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+import tornado.httpserver
+import tornado.web
+
+from .. import portaldb
+from .base import NotFoundHandler
+from .routes import routes
+from .validation import load_validators
+
+log = logging.getLogger("portal")
+access_log = logging.getLogger("portal.access")
+
+MAX_BODY_BYTES = 64 * 1024  # the API's limit: larger bodies are answered 413 in JSON
+HTTP_MAX_BODY_BYTES = 4 * 1024 * 1024  # past this the HTTP layer drops the connection unread
+HTTP_MAX_HEADER_BYTES = 32 * 1024
+
+
+class PortalApplication(tornado.web.Application):
+    """The Tornado application; it owns the database pool, the named SQL and the schema validators."""
+
+    def __init__(self, pool: asyncpg.Pool, **settings: Any) -> None:
+        super().__init__(routes(), **settings)
+        self.pool = pool
+        self.queries = portaldb.load_queries()
+        self.validators = load_validators()
+        self.in_flight = 0  # requests being handled now; shutdown waits for them
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._batchers: dict[str, portaldb.Batcher] = {}
+
+    def batcher(self, query: str) -> portaldb.Batcher:
+        """The group-commit runner of one batched statement from ``sql/queries``, made on first use."""
+        if query not in self._batchers:
+            self._batchers[query] = portaldb.Batcher(
+                self.pool,
+                getattr(self.queries, query),
+                max_workers=self.pool.get_max_size(),
+                wait_timeout=self.settings["pool_timeout"],
+                send_timeout=self.settings["statement_timeout"] + 1,
+            )
+        return self._batchers[query]
+
+    def request_started(self) -> None:
+        self.in_flight += 1
+        self._idle.clear()
+
+    def request_finished(self) -> None:
+        self.in_flight -= 1
+        if not self.in_flight:
+            self._idle.set()
+
+    async def wait_idle(self, grace: float) -> bool:
+        """Wait up to ``grace`` seconds for the requests in flight to finish; True if they did."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), grace)
+        except TimeoutError:
+            return False
+        return True
+
+
+def make_app(
+    pool: asyncpg.Pool,
+    *,
+    cors_origins: Sequence[str] | None = None,
+    pool_timeout: float = 5.0,
+    statement_timeout: float = 5.0,
+    retry_after: int = 1,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    allow_reset: bool = False,
+    idempotency_ttl: float = 24 * 3600,
+    page_api_origins: Sequence[str] = (),
+) -> PortalApplication:
+    """The API as a Tornado application around an asyncpg ``pool`` whose schema is migrated.
+
+    ``cors_origins``: None lets any origin read responses (``*``); a list is an allowlist.
+    ``pool_timeout``: seconds a request waits for a free connection before a 503.
+    ``statement_timeout``: the pool's statement timeout; a request's database work is cut off
+    (503) a little after it, whatever the driver does, so no request hangs.
+    ``allow_reset``: whether POST /api/reset_history and /api/full_reset may delete data (else 403).
+    ``idempotency_ttl``: seconds an Idempotency-Key and its stored answer are kept.
+    ``page_api_origins``: API origins other than its own that the launch page at ``/`` may call
+    (its Content-Security-Policy ``connect-src``), for ``/?api=https://api.example``.
+    """
+    return PortalApplication(
+        pool,
+        cors_origins=None if cors_origins is None else frozenset(cors_origins),
+        pool_timeout=pool_timeout,
+        statement_timeout=statement_timeout,
+        retry_after=retry_after,
+        max_body_bytes=max_body_bytes,
+        allow_reset=allow_reset,
+        idempotency_ttl=idempotency_ttl,
+        page_api_origins=tuple(page_api_origins),
+        default_handler_class=NotFoundHandler,
+        log_function=log_request,
+        compress_response=False,
+    )
+
+
+def make_http_server(
+    app: PortalApplication, *, idle_timeout: float = 60, body_timeout: float = 30
+) -> tornado.httpserver.HTTPServer:
+    """The HTTP server with this service's limits: headers up to 32 KiB; bodies up to 4 MiB read
+    (over the API's 64 KiB they are answered 413 in JSON), larger ones refused with the connection
+    closed; a connection idle (or sending its headers) for ``idle_timeout`` seconds, or sending a
+    body for ``body_timeout``, is closed, so slow clients cannot hold the server."""
+    return tornado.httpserver.HTTPServer(
+        app,
+        max_body_size=HTTP_MAX_BODY_BYTES,
+        max_header_size=HTTP_MAX_HEADER_BYTES,
+        idle_connection_timeout=idle_timeout,
+        body_timeout=body_timeout,
+    )
+
+
+def log_request(handler: tornado.web.RequestHandler) -> None:
+    """One access line per request; louder only for failures."""
+    status = handler.get_status()
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    if access_log.isEnabledFor(level):
+        request = handler.request
+        access_log.log(
+            level,
+            "%s %s %d %.1fms rid=%s",
+            request.method,
+            request.path,
+            status,
+            1000 * request.request_time(),
+            getattr(handler, "request_id", "-"),
+        )
