@@ -1,13 +1,16 @@
 """Shared fixtures: one real PostgreSQL for the whole run, a clean database for every test.
 
 The database is ``TEST_DATABASE_URL`` when set, otherwise an embedded PostgreSQL started in a
-temporary folder (never the data folder of ``python server.py``). pytest-tornasync drives the app:
+temporary folder (never the data folder of ``python server.py``). Every embedded PostgreSQL a test
+needs comes from :func:`embedded_postgres` (``database_url``, ``own_database``), every fresh folder
+from :func:`fresh_folder` (``data_dir``). pytest-tornasync drives the app:
 its ``http_server_client`` serves the ``app`` fixture below on a random port.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -15,6 +18,7 @@ import shutil
 import signal
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -41,28 +45,66 @@ def io_loop() -> Iterator[tornado.ioloop.IOLoop]:
     loop.close(all_fds=True)
 
 
-@pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
-    given = os.environ.get("TEST_DATABASE_URL")
-    if given:
-        yield given
-        return
-    folder = tempfile.mkdtemp(prefix="langportal-test-")
-    server = portaldb.EmbeddedPostgres(folder)
-    # A SIGTERM (a CI timeout, `kill`) unwinds pytest like Ctrl-C, so this fixture still stops
-    # its PostgreSQL and removes the folder instead of leaving them behind.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    server.start()
+@contextlib.contextmanager
+def fresh_folder(prefix: str) -> Iterator[Path]:
+    """A new, empty temporary folder, removed afterwards whatever happened.
+
+    Not pytest's ``tmp_path``: that sits under a private folder the embedded PostgreSQL's
+    account cannot enter.
+    """
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
     try:
-        yield server.dsn
+        yield folder
     finally:
-        server.stop()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def embedded_postgres(prefix: str) -> Iterator[portaldb.EmbeddedPostgres]:
+    """An embedded PostgreSQL started in a fresh temporary folder; always stopped and the folder
+    removed, also when the run is ended by SIGTERM (a CI timeout, `kill`), which unwinds pytest
+    like Ctrl-C instead of leaving a server and its folder behind."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with fresh_folder(prefix) as folder:
+            database = portaldb.EmbeddedPostgres(folder)
+            database.start()
+            try:
+                yield database
+            finally:
+                database.stop()
+    finally:
         signal.signal(signal.SIGTERM, previous)
 
 
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """The run's database: ``TEST_DATABASE_URL``, else an embedded PostgreSQL for the whole run."""
+    given = os.environ.get("TEST_DATABASE_URL")
+    if given:
+        yield given
+        return
+    with embedded_postgres("langportal-test-") as database:
+        yield database.dsn
+
+
+@pytest.fixture
+def own_database() -> Iterator[portaldb.EmbeddedPostgres]:
+    """An embedded PostgreSQL of the test's own, to stop, restart or inspect (always embedded, even
+    with ``TEST_DATABASE_URL`` set)."""
+    with embedded_postgres("langportal-own-") as database:
+        yield database
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """A fresh folder for a server's embedded PostgreSQL (``--data-dir``), removed afterwards."""
+    with fresh_folder("langportal-server-") as folder:
+        yield folder
 
 
 @pytest.fixture(scope="session")
@@ -76,6 +118,18 @@ def pool(io_loop: tornado.ioloop.IOLoop, database_url: str) -> Iterator[asyncpg.
         return pool
 
     pool = io_loop.run_sync(open_pool)
+    yield pool
+    io_loop.run_sync(pool.close)
+
+
+@pytest.fixture
+def one_connection(io_loop: tornado.ioloop.IOLoop, database_url: str) -> Iterator[asyncpg.Pool]:
+    """A pool of one connection on the run's database, for tests that hold it to make others wait."""
+    pool = io_loop.run_sync(
+        lambda: portaldb.create_pool(
+            database_url, min_size=1, max_size=1, connect_timeout=5, statement_timeout=5
+        )
+    )
     yield pool
     io_loop.run_sync(pool.close)
 
