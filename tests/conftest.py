@@ -18,6 +18,7 @@ import shutil
 import signal
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -68,16 +69,44 @@ def embedded_postgres(prefix: str) -> Iterator[portaldb.EmbeddedPostgres]:
     try:
         with fresh_folder(prefix) as folder:
             database = portaldb.EmbeddedPostgres(folder)
-            database.start()
             try:
+                with _starting():
+                    database.start()
                 yield database
             finally:
-                database.stop()
+                database.stop()  # idempotent: does nothing if start() failed
     finally:
         signal.signal(signal.SIGTERM, previous)
 
 
+@dataclass
+class _Starts:
+    running: int = 0  # embedded PostgreSQL servers starting now
+    signals: list[int] = field(default_factory=list)  # SIGTERMs that came meanwhile
+
+
+_STARTS = _Starts()
+
+
+@contextlib.contextmanager
+def _starting() -> Iterator[None]:
+    """A SIGTERM that comes while a server starts waits until ``start()`` returns: cut short
+    there, the server would come up unseen, never be stopped, and outlive its removed folder."""
+    _STARTS.running += 1
+    try:
+        yield
+    finally:
+        _STARTS.running -= 1
+        if _STARTS.signals:
+            signum = _STARTS.signals[0]
+            _STARTS.signals.clear()
+            raise KeyboardInterrupt(f"signal {signum}, held while PostgreSQL started")
+
+
 def _interrupt(signum: int, frame: Any) -> None:
+    if _STARTS.running:
+        _STARTS.signals.append(signum)
+        return
     raise KeyboardInterrupt(f"signal {signum}")
 
 
