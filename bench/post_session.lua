@@ -8,7 +8,7 @@
 -- Each wrk thread runs its own Lua state, so each counts in its own globals (requests sent,
 -- responses per status code); done() runs in the main state and collects the threads' counts
 -- through the thread objects kept by setup(). It prints one line starting with "BENCH_RESULT "
--- followed by JSON, which bench/run.py reads.
+-- followed by JSON, which bench/phases.py reads.
 
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"

@@ -1,13 +1,16 @@
 """Shared fixtures: one real PostgreSQL for the whole run, a clean database for every test.
 
 The database is ``TEST_DATABASE_URL`` when set, otherwise an embedded PostgreSQL started in a
-temporary folder (never the data folder of ``python server.py``). pytest-tornasync drives the app:
+temporary folder (never the data folder of ``python server.py``). Every embedded PostgreSQL a test
+needs comes from :func:`embedded_postgres` (``database_url``, ``own_database``), every fresh folder
+from :func:`fresh_folder` (``data_dir``). pytest-tornasync drives the app:
 its ``http_server_client`` serves the ``app`` fixture below on a random port.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -15,6 +18,8 @@ import shutil
 import signal
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -41,28 +46,94 @@ def io_loop() -> Iterator[tornado.ioloop.IOLoop]:
     loop.close(all_fds=True)
 
 
+@contextlib.contextmanager
+def fresh_folder(prefix: str) -> Iterator[Path]:
+    """A new, empty temporary folder, removed afterwards whatever happened.
+
+    Not pytest's ``tmp_path``: that sits under a private folder the embedded PostgreSQL's
+    account cannot enter.
+    """
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def embedded_postgres(prefix: str) -> Iterator[portaldb.EmbeddedPostgres]:
+    """An embedded PostgreSQL started in a fresh temporary folder; always stopped and the folder
+    removed, also when the run is ended by SIGTERM (a CI timeout, `kill`), which unwinds pytest
+    like Ctrl-C instead of leaving a server and its folder behind."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with fresh_folder(prefix) as folder:
+            database = portaldb.EmbeddedPostgres(folder)
+            try:
+                with _starting():
+                    database.start()
+                yield database
+            finally:
+                database.stop()  # idempotent: does nothing if start() failed
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@dataclass
+class _Starts:
+    running: int = 0  # embedded PostgreSQL servers starting now
+    signals: list[int] = field(default_factory=list)  # SIGTERMs that came meanwhile
+
+
+_STARTS = _Starts()
+
+
+@contextlib.contextmanager
+def _starting() -> Iterator[None]:
+    """A SIGTERM that comes while a server starts waits until ``start()`` returns: cut short
+    there, the server would come up unseen, never be stopped, and outlive its removed folder."""
+    _STARTS.running += 1
+    try:
+        yield
+    finally:
+        _STARTS.running -= 1
+        if _STARTS.signals:
+            signum = _STARTS.signals[0]
+            _STARTS.signals.clear()
+            raise KeyboardInterrupt(f"signal {signum}, held while PostgreSQL started")
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    if _STARTS.running:
+        _STARTS.signals.append(signum)
+        return
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
+    """The run's database: ``TEST_DATABASE_URL``, else an embedded PostgreSQL for the whole run."""
     given = os.environ.get("TEST_DATABASE_URL")
     if given:
         yield given
         return
-    folder = tempfile.mkdtemp(prefix="langportal-test-")
-    server = portaldb.EmbeddedPostgres(folder)
-    # A SIGTERM (a CI timeout, `kill`) unwinds pytest like Ctrl-C, so this fixture still stops
-    # its PostgreSQL and removes the folder instead of leaving them behind.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    server.start()
-    try:
-        yield server.dsn
-    finally:
-        server.stop()
-        shutil.rmtree(folder, ignore_errors=True)
-        signal.signal(signal.SIGTERM, previous)
+    with embedded_postgres("langportal-test-") as database:
+        yield database.dsn
 
 
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+@pytest.fixture
+def own_database() -> Iterator[portaldb.EmbeddedPostgres]:
+    """An embedded PostgreSQL of the test's own, to stop, restart or inspect (always embedded, even
+    with ``TEST_DATABASE_URL`` set)."""
+    with embedded_postgres("langportal-own-") as database:
+        yield database
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """A fresh folder for a server's embedded PostgreSQL (``--data-dir``), removed afterwards."""
+    with fresh_folder("langportal-server-") as folder:
+        yield folder
 
 
 @pytest.fixture(scope="session")
@@ -76,6 +147,18 @@ def pool(io_loop: tornado.ioloop.IOLoop, database_url: str) -> Iterator[asyncpg.
         return pool
 
     pool = io_loop.run_sync(open_pool)
+    yield pool
+    io_loop.run_sync(pool.close)
+
+
+@pytest.fixture
+def one_connection(io_loop: tornado.ioloop.IOLoop, database_url: str) -> Iterator[asyncpg.Pool]:
+    """A pool of one connection on the run's database, for tests that hold it to make others wait."""
+    pool = io_loop.run_sync(
+        lambda: portaldb.create_pool(
+            database_url, min_size=1, max_size=1, connect_timeout=5, statement_timeout=5
+        )
+    )
     yield pool
     io_loop.run_sync(pool.close)
 

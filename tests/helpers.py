@@ -1,14 +1,17 @@
 """What tests share besides fixtures: the fixture SQL, a direct handle on the test database,
-known data sets, one request helper, and the OpenAPI check of every reply.
+known data sets, one request helper, the OpenAPI check of every reply, and waiting on a condition.
 
 Fixtures live in ``conftest.py``; test modules import these names from here.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import inspect
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,6 +153,26 @@ async def call(client: Any, method: str, path: str, body: Any = None, **kwargs: 
     reply = await send(client, method, path, body, **kwargs)
     assert_documented(method, path, reply)
     return reply
+
+
+async def wait_until(predicate: Callable[[], Any], within: float, what: str, interval: float = 0.02) -> Any:
+    """Poll ``predicate`` (plain or async) until it returns something true, and return that.
+
+    For a test that must wait for something to happen before it counts: it waits for the
+    condition itself rather than for a guessed time, so it is neither flaky on a busy machine nor
+    slow on an idle one. Fails the test, saying ``what`` was awaited, after ``within`` seconds.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        if loop.time() >= deadline:
+            raise AssertionError(f"waited {within:g} s for {what}; last value: {value!r}")
+        await asyncio.sleep(interval)
 
 
 SCREENSHOTS: list[Path] = []  # every screenshot taken in this run, listed at the end of the output

@@ -12,18 +12,12 @@ import tornado.httpclient
 
 from langportal import portaldb
 
-from .helpers import FIXTURE_SQL, Catalog, Db
+from .helpers import FIXTURE_SQL, Catalog, Db, wait_until
 
 
-@pytest.fixture
-def one_connection(io_loop, database_url):
-    pool = io_loop.run_sync(
-        lambda: portaldb.create_pool(
-            database_url, min_size=1, max_size=1, connect_timeout=5, statement_timeout=5
-        )
-    )
-    yield pool
-    io_loop.run_sync(pool.close)
+async def all_queued(batcher: portaldb.Batcher, count: int) -> None:
+    """Wait until ``count`` calls wait in the batcher's queue (its only connection is held)."""
+    await wait_until(lambda: len(batcher._queue) == count, 5, f"{count} calls queued")
 
 
 async def test_calls_that_wait_together_share_one_statement(one_connection):
@@ -32,7 +26,7 @@ async def test_calls_that_wait_together_share_one_statement(one_connection):
     )
     async with one_connection.acquire():  # every connection busy: calls queue up
         calls = [asyncio.ensure_future(batcher.run(i)) for i in range(50)]
-        await asyncio.sleep(0.05)
+        await all_queued(batcher, 50)
     rows = await asyncio.gather(*calls)
     assert [row["x"] for row in rows] == list(range(50))  # each call got its own row
     assert {row["batch_size"] for row in rows} == {50}
@@ -52,7 +46,7 @@ async def test_batches_are_capped(one_connection):
     )
     async with one_connection.acquire():
         calls = [asyncio.ensure_future(batcher.run(i)) for i in range(50)]
-        await asyncio.sleep(0.05)
+        await all_queued(batcher, 50)
     rows = await asyncio.gather(*calls)
     assert [row["batch_size"] for row in rows] == [20] * 40 + [10] * 10
 
@@ -74,7 +68,7 @@ async def test_a_failing_statement_fails_its_whole_batch_then_recovers(one_conne
     )
     async with one_connection.acquire():
         calls = [asyncio.ensure_future(failing.run(i)) for i in range(5)]
-        await asyncio.sleep(0.05)
+        await all_queued(failing, 5)
     results = await asyncio.gather(*calls, return_exceptions=True)
     assert all(isinstance(r, asyncpg.DivisionByZeroError) for r in results)
     working = portaldb.Batcher(
@@ -158,8 +152,10 @@ async def test_a_connection_cut_off_mid_statement_fails_fast_and_is_replaced(one
     )
     started = asyncio.get_running_loop().time()
     call = asyncio.ensure_future(slow.run(1))
-    await asyncio.sleep(0.5)
-    assert await pool.fetchval(FIXTURE_SQL.terminate_slow_probes) == 1
+    terminated = await wait_until(
+        lambda: pool.fetchval(FIXTURE_SQL.terminate_slow_probes), 5, "the slow probe to be running"
+    )
+    assert terminated == 1
     with pytest.raises((asyncpg.ConnectionDoesNotExistError, asyncpg.AdminShutdownError)):
         await call
     assert asyncio.get_running_loop().time() - started < 2

@@ -5,15 +5,11 @@ from __future__ import annotations
 import ast
 import os
 import re
-import shutil
 import stat
-import tempfile
 from pathlib import Path
 
 import asyncpg
-import pytest
 
-from langportal import portaldb
 from langportal.program import parse_args
 
 from .helpers import FIXTURE_SQL, Db, send
@@ -37,30 +33,20 @@ async def test_no_banner_and_no_sniffing(http_server_client, db: Db):
         assert reply.headers["X-Content-Type-Options"] == "nosniff"
 
 
-@pytest.fixture(scope="module")
-def embedded():
-    folder = tempfile.mkdtemp(prefix="langportal-exposure-")
-    database = portaldb.EmbeddedPostgres(folder)
-    database.start()
-    yield database
-    database.stop()
-    shutil.rmtree(folder, ignore_errors=True)
-
-
-async def test_the_embedded_database_is_reachable_only_by_its_socket(embedded):
-    conn = await asyncpg.connect(embedded.dsn)
+async def test_the_embedded_database_is_reachable_only_by_its_socket(own_database):
+    conn = await asyncpg.connect(own_database.dsn)
     try:
         assert await conn.fetchval(FIXTURE_SQL.server_setting, "listen_addresses") == ""  # no TCP at all
         assert await conn.fetchval(FIXTURE_SQL.server_setting, "unix_socket_permissions") == "0700"
     finally:
         await conn.close()
-    for folder in (embedded.data_dir, embedded.socket_dir):
+    for folder in (own_database.data_dir, own_database.socket_dir):
         mode = stat.S_IMODE(folder.stat().st_mode)
         assert mode & 0o077 == 0, f"{folder} is open to others: {oct(mode)}"
 
 
-def test_the_embedded_database_runs_as_an_unprivileged_account(embedded):
-    pid = int((embedded.pgdata / "postmaster.pid").read_text().split()[0])
+def test_the_embedded_database_runs_as_an_unprivileged_account(own_database):
+    pid = int((own_database.pgdata / "postmaster.pid").read_text().split()[0])
     owner = Path(f"/proc/{pid}").stat().st_uid
     assert owner != 0
     if os.geteuid() != 0:

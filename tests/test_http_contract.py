@@ -8,7 +8,6 @@ import logging
 import asyncpg
 import pytest
 
-from langportal import portaldb
 from langportal.handlers import make_app
 from langportal.portaldb.queries import Queries
 
@@ -282,23 +281,13 @@ class TestPoolExhausted:
     """With every connection busy, a request waits at most pool_timeout, then gets 503."""
 
     @pytest.fixture
-    def small_pool(self, io_loop, database_url):
-        pool = io_loop.run_sync(
-            lambda: portaldb.create_pool(
-                database_url, min_size=1, max_size=1, connect_timeout=5, statement_timeout=5
-            )
-        )
-        yield pool
-        io_loop.run_sync(pool.close)
-
-    @pytest.fixture
-    def app(self, small_pool, db):
-        return make_app(small_pool, pool_timeout=0.2)
+    def app(self, one_connection, db):
+        return make_app(one_connection, pool_timeout=0.2)
 
     async def test_503_when_no_connection_frees_up(
-        self, http_server_client, small_pool, db: Db, catalog: Catalog
+        self, http_server_client, one_connection, db: Db, catalog: Catalog
     ):
-        async with small_pool.acquire():
+        async with one_connection.acquire():
             started = asyncio.get_running_loop().time()
             reply = await send(http_server_client, "POST", "/api/study_sessions", VALID)
             waited = asyncio.get_running_loop().time() - started

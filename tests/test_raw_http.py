@@ -12,7 +12,7 @@ import tornado.netutil
 
 from langportal.handlers import make_app, make_http_server
 
-from .helpers import Catalog, Db
+from .helpers import Catalog, Db, wait_until
 
 VALID = b'{"group_id": 1, "study_activity_id": 1}'
 
@@ -154,8 +154,12 @@ async def test_headers_over_the_limit(port, db: Db, catalog: Catalog):
 
 
 async def test_slow_senders_are_cut_off_while_others_are_served(port, db: Db, catalog: Catalog):
+    connected = 0
+
     async def slowloris() -> bytes:
+        nonlocal connected
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        connected += 1
         try:
             for byte in request(VALID):
                 writer.write(bytes([byte]))
@@ -171,7 +175,7 @@ async def test_slow_senders_are_cut_off_while_others_are_served(port, db: Db, ca
 
     started = time.monotonic()
     slow = [asyncio.ensure_future(slowloris()) for _ in range(20)]
-    await asyncio.sleep(0.3)
+    await wait_until(lambda: connected == 20, 5, "20 slow senders connected")
     for _ in range(5):
         await still_serving(port)
     results = await asyncio.gather(*slow)

@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import shutil
 import signal
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -21,22 +19,10 @@ import asyncpg
 import pytest
 import tornado.httpclient
 
-from langportal import portaldb
-
-from .helpers import FIXTURE_SQL
+from .helpers import FIXTURE_SQL, wait_until
 from .servers import Server
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def own_database():
-    folder = tempfile.mkdtemp(prefix="langportal-resilience-")
-    database = portaldb.EmbeddedPostgres(folder)
-    database.start()
-    yield database
-    database.stop()
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
@@ -136,11 +122,12 @@ def test_database_outage_under_load(io_loop, own_database, start_server, unused_
 
     async def scenario() -> None:
         running = asyncio.ensure_future(load.run())
-        await asyncio.sleep(1.5)
+        await wait_until(lambda: len(load.created) >= 50, 20, "50 sessions created before the cut")
         before_cut = len(load.created)
         await asyncio.to_thread(own_database.stop)  # the database goes away under load
         timeline["down"] = time.monotonic()
-        await asyncio.sleep(2)
+        # every client has met the outage (about one 503 each) before the probes are asked
+        await wait_until(lambda: load.statuses.get(503, 0) >= load.workers, 20, "503s during the outage")
         timeline["live_during"] = await get(unused_port, "/healthz")
         timeline["ready_during"] = await get(unused_port, "/readyz")
         await asyncio.to_thread(own_database.start)
@@ -149,7 +136,8 @@ def test_database_outage_under_load(io_loop, own_database, start_server, unused_
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(load.created_event.wait(), 15)  # the first 201 after the return
         timeline["recovered"] = time.monotonic() - timeline["up"]
-        await asyncio.sleep(1)
+        after_return = len(load.created)
+        await wait_until(lambda: len(load.created) >= after_return + 50, 20, "50 sessions after the return")
         load.stop.set()
         await running
         timeline["ready_after"] = await get(unused_port, "/readyz")
@@ -195,7 +183,7 @@ def test_sigterm_under_load(io_loop, own_database, start_server, unused_port, pr
 
     async def scenario() -> None:
         running = asyncio.ensure_future(load.run())
-        await asyncio.sleep(1.5)
+        await wait_until(lambda: len(load.created) >= 50, 20, "50 sessions created before the signal")
         server.process.send_signal(signal.SIGTERM)
         await asyncio.to_thread(server.process.wait, 20)
         load.stop.set()

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -32,14 +30,6 @@ def request(port: int, method: str, path: str, body: dict | None = None) -> tupl
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
-
-
-@pytest.fixture
-def data_dir():
-    # Not pytest's tmp_path: that sits under a private folder the database's account can't enter.
-    folder = tempfile.mkdtemp(prefix="langportal-server-")
-    yield Path(folder)
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
--- Statements bench/run.py runs itself: the fixed data set and the counts it checks.
--- The endpoint's own statement is not here: the bench loads create_study_session from
+-- Statements the load benchmark (bench/run.py, through bench/database.py) runs itself: the fixed
+-- data set and the counts it checks.
+-- The endpoint's own statement is not here: the bench loads create_study_sessions from
 -- sql/queries/study_sessions.sql, so pgbench runs exactly what the server runs.
 
 -- name: empty_portal_tables
