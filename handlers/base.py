@@ -24,7 +24,7 @@ import asyncpg
 import tornado.web
 from tornado import httputil
 
-from ..portaldb import UNAVAILABLE_ERRORS, connection_is_suspect, discard
+from ..portaldb import connection_is_suspect, discard, is_unavailable
 from .validation import error_details
 
 log = logging.getLogger("portal.api")
@@ -253,8 +253,10 @@ class APIHandler(tornado.web.RequestHandler):
                         if isinstance(exc, asyncio.CancelledError) or connection_is_suspect(exc):
                             discard(conn)  # never back into the pool: a fresh one replaces it
                         raise
-        except UNAVAILABLE_ERRORS as exc:
-            raise self._unavailable(exc) from None
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise self._unavailable(exc) from None
+            raise  # a bug: answered 500 with the request id, the connection kept
 
     def _unavailable(self, exc: BaseException) -> APIError:
         log.warning("request %s: database unavailable: %r", self.request_id, exc)
@@ -269,8 +271,10 @@ class APIHandler(tornado.web.RequestHandler):
         share one round trip. Database trouble is answered 503, as in :meth:`connection`."""
         try:
             return await self.application.batcher(query).run(*args)
-        except UNAVAILABLE_ERRORS as exc:
-            raise self._unavailable(exc) from None
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise self._unavailable(exc) from None
+            raise
 
     async def fetchrow(self, query: str, *args: Any) -> Any:
         """Run one named statement from ``sql/queries``; its first row (or None)."""

@@ -128,3 +128,10 @@ WHERE query LIKE '%pg_sleep(2) IS NULL AS slept%' AND pid <> pg_backend_pid();
 
 -- name: sleep_seconds
 SELECT pg_sleep($1);
+
+-- name: backend_pid
+SELECT pg_backend_pid();
+
+-- name: terminate_backend
+-- Waits (up to 5 s) until the backend is gone, so the client's next read sees its socket closed.
+SELECT pg_terminate_backend($1, 5000);
