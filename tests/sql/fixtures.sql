@@ -135,3 +135,9 @@ SELECT pg_backend_pid();
 -- name: terminate_backend
 -- Waits (up to 5 s) until the backend is gone, so the client's next read sees its socket closed.
 SELECT pg_terminate_backend($1, 5000);
+
+-- name: delete_idempotency_key
+DELETE FROM idempotency_keys WHERE key = $1;
+
+-- name: waits_for_a_lock
+SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1;
