@@ -104,6 +104,38 @@ def test_named_queries_parse_strictly():
         parse("-- name: a\n\n-- name: b\nSELECT 1;", "x.sql")
 
 
+def test_a_statement_keeps_its_doc_comment_and_nothing_after_its_sql():
+    from langportal.portaldb.queries import parse
+
+    text = (
+        "-- A file's header.\n\n"
+        "-- name: first\n"
+        "-- The first statement's doc comment,\n"
+        "-- on two lines.\n"
+        "SELECT 1;\n\n"
+        "-- A section heading that introduces the next statements.\n"
+        "-- More of it.\n\n"
+        "-- name: second\n"
+        "SELECT 2\n"
+        "-- a comment inside the statement stays\n"
+        "FROM t;\n"
+        "-- trailing words at the end of the file\n"
+    )
+    assert parse(text, "x.sql") == {
+        "first": "-- The first statement's doc comment,\n-- on two lines.\nSELECT 1;",
+        "second": "SELECT 2\n-- a comment inside the statement stays\nFROM t;",
+    }
+    with pytest.raises(ValueError, match="empty"):
+        parse("-- name: a\n-- only a doc comment, no SQL\n\n-- name: b\nSELECT 1;", "x.sql")
+
+
+def test_no_loaded_statement_ends_in_a_comment():
+    queries = portaldb.load_queries()
+    for name in queries.names():
+        last_line = getattr(queries, name).splitlines()[-1]
+        assert not last_line.lstrip().startswith("--"), f"{name} ends with {last_line!r}"
+
+
 async def test_a_stuck_statement_cannot_hold_a_connection(database_url):
     """statement_timeout is set on every pooled connection: the server cancels a statement that
     runs too long, and the connection is free again at once."""
