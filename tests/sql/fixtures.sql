@@ -141,3 +141,9 @@ DELETE FROM idempotency_keys WHERE key = $1;
 
 -- name: waits_for_a_lock
 SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1;
+
+-- name: set_migration_checksum
+UPDATE schema_migrations SET checksum = $2 WHERE version = $1;
+
+-- name: migration_checksums
+SELECT version, checksum FROM schema_migrations ORDER BY version;
