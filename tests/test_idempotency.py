@@ -15,7 +15,7 @@ from langportal.handlers import idempotency, make_app
 from langportal.portaldb import idempotency as stored_keys
 from langportal.portaldb import purge_idempotency_keys
 
-from .helpers import FIXTURE_SQL, Catalog, Db, send
+from .helpers import FIXTURE_SQL, Catalog, Db, call, send
 
 PATH = "/api/study_sessions"
 
@@ -283,7 +283,7 @@ class TestTheStoredAnswerGoneBeforeItIsRead:
         monkeypatch.setattr(stored_keys, "claim", live_key_elsewhere)
         monkeypatch.setattr(stored_keys, "find_answer", gone)
         body = {"group_id": 1, "study_activity_id": 1}
-        reply = await send(http_server_client, "POST", PATH, body, headers=keyed("always-gone"))
+        reply = await call(http_server_client, "POST", PATH, body, headers=keyed("always-gone"))
         assert reply.status == 409
         assert reply.json["error"].endswith("send the request again")
         assert claims == ["always-gone"] * idempotency.CLAIM_ATTEMPTS
