@@ -12,10 +12,12 @@ import asyncpg
 # connections, a statement cut off by statement_timeout, or a wait for a pooled connection timing
 # out. A request that meets one is answered 503 with Retry-After instead of 500.
 #
-# asyncpg.InterfaceError is deliberately absent: its subclasses DataError (an argument the statement
-# cannot take, e.g. an int out of range) and ClientConfigurationError, and plain InterfaceErrors
-# such as a wrong argument count, are bugs in the caller. Only the plain InterfaceErrors whose
-# message says the connection or the pool is gone count (see :func:`is_unavailable`).
+# asyncpg.InterfaceError is deliberately absent: a plain one is also what a wrong argument count
+# raises, and its subclasses (ClientConfigurationError, UnsupportedClientFeatureError, ...) are
+# bugs or misconfiguration, all to be answered 500. Only the plain InterfaceErrors whose message says
+# the connection or the pool is gone count (see :func:`is_unavailable`). An argument the statement
+# cannot take (an int out of range) raises asyncpg.DataError, in asyncpg 0.32 a PostgresError of
+# SQLSTATE class 22, never listed here: also a 500.
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     OSError,  # refused, reset, unreachable
     TimeoutError,  # connect timeout, command_timeout, or pool.acquire(timeout=...)
