@@ -1,6 +1,6 @@
 """HTTP handlers: the middle floor. ``make_app`` builds the application; ``routes()`` is its URL map."""
 
-from .app import PortalApplication, make_app, make_http_server
+from .app import AppConfig, PortalApplication, make_app, make_http_server
 from .base import APIError, APIHandler, NotFoundHandler
 from .openapi import build_document
 from .page import PageHandler, page_routes
@@ -10,6 +10,7 @@ from .validation import load_validators
 __all__ = [
     "APIError",
     "APIHandler",
+    "AppConfig",
     "NotFoundHandler",
     "PageHandler",
     "PortalApplication",

@@ -1,13 +1,13 @@
-"""The Tornado application: it owns the pool, the named SQL, the schema validators and the
-group-commit runners; ``make_app`` builds it, ``make_http_server`` serves it with this service's
-limits, and ``log_request`` writes the access line of each request."""
+"""The Tornado application: it owns the pool, the named SQL, the schema validators, the group-commit
+runners and its settings (:class:`AppConfig`); ``make_app`` builds it, ``make_http_server`` serves it
+with this service's limits, and ``log_request`` writes the access line of each request."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
 
 import asyncpg
 import tornado.httpserver
@@ -26,12 +26,45 @@ HTTP_MAX_BODY_BYTES = 4 * 1024 * 1024  # past this the HTTP layer drops the conn
 HTTP_MAX_HEADER_BYTES = 32 * 1024
 
 
-class PortalApplication(tornado.web.Application):
-    """The Tornado application; it owns the database pool, the named SQL and the schema validators."""
+@dataclass(frozen=True)
+class AppConfig:
+    """The application's settings; handlers read them as ``self.application.config``.
 
-    def __init__(self, pool: asyncpg.Pool, **settings: Any) -> None:
-        super().__init__(routes(), **settings)
+    ``cors_origins``: None lets any origin read responses (``*``); a set is an allowlist.
+    ``pool_timeout``: seconds a request waits for a free connection before a 503.
+    ``statement_timeout``: the pool's statement timeout; a request's database work is cut off
+    (503) a little after it, whatever the driver does, so no request hangs.
+    ``retry_after``: the Retry-After seconds of a 503.
+    ``max_body_bytes``: the API's body limit; a larger body is answered 413.
+    ``allow_reset``: whether POST /api/reset_history and /api/full_reset may delete data (else 403).
+    ``idempotency_ttl``: seconds an Idempotency-Key and its stored answer are kept.
+    ``page_api_origins``: API origins other than its own that the launch page at ``/`` may call
+    (its Content-Security-Policy ``connect-src``), for ``/?api=https://api.example``.
+    """
+
+    cors_origins: frozenset[str] | None = None
+    pool_timeout: float = 5.0
+    statement_timeout: float = 5.0
+    retry_after: int = 1
+    max_body_bytes: int = MAX_BODY_BYTES
+    allow_reset: bool = False
+    idempotency_ttl: float = 24 * 3600
+    page_api_origins: tuple[str, ...] = ()
+
+
+class PortalApplication(tornado.web.Application):
+    """The Tornado application; it owns the database pool, the named SQL, the schema validators and
+    its :class:`AppConfig`."""
+
+    def __init__(self, pool: asyncpg.Pool, config: AppConfig) -> None:
+        super().__init__(
+            routes(page_api_origins=config.page_api_origins),
+            default_handler_class=NotFoundHandler,
+            log_function=log_request,
+            compress_response=False,
+        )
         self.pool = pool
+        self.config = config
         self.queries = portaldb.load_queries()
         self.validators = load_validators()
         self.in_flight = 0  # requests being handled now; shutdown waits for them
@@ -46,8 +79,8 @@ class PortalApplication(tornado.web.Application):
                 self.pool,
                 getattr(self.queries, query),
                 max_workers=self.pool.get_max_size(),
-                wait_timeout=self.settings["pool_timeout"],
-                send_timeout=self.settings["statement_timeout"] + 1,
+                wait_timeout=self.config.pool_timeout,
+                send_timeout=self.config.statement_timeout + 1,
             )
         return self._batchers[query]
 
@@ -83,17 +116,10 @@ def make_app(
 ) -> PortalApplication:
     """The API as a Tornado application around an asyncpg ``pool`` whose schema is migrated.
 
-    ``cors_origins``: None lets any origin read responses (``*``); a list is an allowlist.
-    ``pool_timeout``: seconds a request waits for a free connection before a 503.
-    ``statement_timeout``: the pool's statement timeout; a request's database work is cut off
-    (503) a little after it, whatever the driver does, so no request hangs.
-    ``allow_reset``: whether POST /api/reset_history and /api/full_reset may delete data (else 403).
-    ``idempotency_ttl``: seconds an Idempotency-Key and its stored answer are kept.
-    ``page_api_origins``: API origins other than its own that the launch page at ``/`` may call
-    (its Content-Security-Policy ``connect-src``), for ``/?api=https://api.example``.
+    The keywords are the fields of :class:`AppConfig` (see there); ``cors_origins`` and
+    ``page_api_origins`` may be any sequences.
     """
-    return PortalApplication(
-        pool,
+    config = AppConfig(
         cors_origins=None if cors_origins is None else frozenset(cors_origins),
         pool_timeout=pool_timeout,
         statement_timeout=statement_timeout,
@@ -102,10 +128,8 @@ def make_app(
         allow_reset=allow_reset,
         idempotency_ttl=idempotency_ttl,
         page_api_origins=tuple(page_api_origins),
-        default_handler_class=NotFoundHandler,
-        log_function=log_request,
-        compress_response=False,
     )
+    return PortalApplication(pool, config)
 
 
 def make_http_server(

@@ -21,32 +21,32 @@ class GroupsHandler(APIHandler):
 
 
 class GroupHandler(APIHandler):
-    async def get(self, group_id: str) -> None:
-        gid = self.path_id(group_id, "group")
-        row = await self.fetchrow("get_group", gid)
+    async def get(self, group_id_text: str) -> None:
+        group_id = self.path_id(group_id_text, "group")
+        row = await self.fetchrow("get_group", group_id)
         if row is None:
-            raise APIError(404, f"group {gid} not found")
+            raise APIError(404, f"group {group_id} not found")
         group = {"id": row["id"], "name": row["name"], "stats": {"total_word_count": row["total_word_count"]}}
         self.write_json(200, {"group": group})
 
 
 class GroupWordsHandler(APIHandler):
-    async def get(self, group_id: str) -> None:
-        gid = self.path_id(group_id, "group")
+    async def get(self, group_id_text: str) -> None:
+        group_id = self.path_id(group_id_text, "group")
         params = self.query_params("words_query")
         rows = await self.fetch(
-            "list_group_words", gid, params["sort_by"], params["order"], *self.limit_offset(params)
+            "list_group_words", group_id, params["sort_by"], params["order"], *self.limit_offset(params)
         )
         if not rows[0]["found"]:
-            raise APIError(404, f"group {gid} not found")
+            raise APIError(404, f"group {group_id} not found")
         self.write_json(200, self.page_of(rows, params, word_json))
 
 
 class GroupStudySessionsHandler(APIHandler):
-    async def get(self, group_id: str) -> None:
-        gid = self.path_id(group_id, "group")
+    async def get(self, group_id_text: str) -> None:
+        group_id = self.path_id(group_id_text, "group")
         params = self.query_params("page_query")
-        rows = await self.fetch("list_group_study_sessions", gid, *self.limit_offset(params))
+        rows = await self.fetch("list_group_study_sessions", group_id, *self.limit_offset(params))
         if not rows[0]["found"]:
-            raise APIError(404, f"group {gid} not found")
+            raise APIError(404, f"group {group_id} not found")
         self.write_json(200, self.page_of(rows, params, study_session_summary_json))

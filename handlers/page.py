@@ -2,8 +2,8 @@
 
 The page is not part of the API: no CORS, no request counting. Its answers carry a strict
 Content-Security-Policy (scripts, styles and images from this origin only, nothing inline) whose
-``connect-src`` is this origin plus the API origins the application was given in the setting
-``page_api_origins`` (``--page-api-origins``), for a page pointed at an API elsewhere with ``?api=``.
+``connect-src`` is this origin plus the API origins given to :func:`page_routes` (the application's
+``page_api_origins``, ``--page-api-origins``), for a page pointed at an API elsewhere with ``?api=``.
 Errors (a missing file, a method other than GET/HEAD) are JSON, like every other error here.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib.resources
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +37,21 @@ def content_security_policy(api_origins: Iterable[str] = ()) -> str:
 
 
 class PageHandler(tornado.web.StaticFileHandler):
+    _api_origins: tuple[str, ...] = ()
+
+    def initialize(
+        self, path: str, default_filename: str | None = None, api_origins: Sequence[str] = ()
+    ) -> None:
+        super().initialize(path, default_filename)
+        self._api_origins = tuple(api_origins)
+        # set_default_headers first ran before initialize (tornado calls it from __init__)
+        self.set_header("Content-Security-Policy", content_security_policy(self._api_origins))
+
     def set_default_headers(self) -> None:
         # Also runs again when an error clears the response, so errors carry these too.
         self.clear_header("Server")
         self.set_header("X-Content-Type-Options", "nosniff")
-        self.set_header(
-            "Content-Security-Policy", content_security_policy(self.settings.get("page_api_origins", ()))
-        )
+        self.set_header("Content-Security-Policy", content_security_policy(self._api_origins))
         self.set_header("Referrer-Policy", "no-referrer")
         self.set_header("X-Frame-Options", "DENY")
         self.set_header("Cache-Control", "no-cache")  # revalidate (ETag), so an update shows at once
@@ -69,8 +77,16 @@ class PageHandler(tornado.web.StaticFileHandler):
         self.finish(json.dumps({"error": message}))
 
 
-def page_routes(static_dir: Path = STATIC_DIR) -> list[tuple[str, type[PageHandler], dict[str, Any]]]:
+def page_routes(
+    static_dir: Path = STATIC_DIR, *, api_origins: Sequence[str] = ()
+) -> list[tuple[str, type[PageHandler], dict[str, Any]]]:
+    """The page's routes; ``api_origins``: the API origins besides its own the page may call."""
+    origins = tuple(api_origins)
     return [
-        (r"/()", PageHandler, {"path": str(static_dir), "default_filename": "index.html"}),
-        (r"/static/(.+)", PageHandler, {"path": str(static_dir)}),
+        (
+            r"/()",
+            PageHandler,
+            {"path": str(static_dir), "default_filename": "index.html", "api_origins": origins},
+        ),
+        (r"/static/(.+)", PageHandler, {"path": str(static_dir), "api_origins": origins}),
     ]

@@ -14,7 +14,7 @@ class _ResetHandler(APIHandler):
     def require_reset_enabled(self) -> None:
         """403 unless enabled. Checked in POST only: a CORS preflight still succeeds, so a
         browser can read the 403's message."""
-        if not self.settings.get("allow_reset"):
+        if not self.application.config.allow_reset:
             raise APIError(
                 403,
                 f"{self.request.path} deletes data and is disabled on this server; restart the "

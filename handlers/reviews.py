@@ -5,30 +5,32 @@ from __future__ import annotations
 from typing import Any
 
 from .base import Answer, APIHandler, not_found
+from .idempotency import idempotency_key, run_once_per_key
 
 
 class ReviewHandler(APIHandler):
-    async def post(self, session_id: str, word_id: str) -> None:
-        sid = self.path_id(session_id, "study session")
-        wid = self.path_id(word_id, "word")
+    async def post(self, study_session_id_text: str, word_id_text: str) -> None:
+        study_session_id = self.path_id(study_session_id_text, "study session")
+        word_id = self.path_id(word_id_text, "word")
         body = self.json_body("review_create")
-        key = self.idempotency_key()
+        key = idempotency_key(self.request)
         if key is None:
-            row = await self.fetchrow("create_review", sid, wid, body["correct"])
-            self.respond(review_answer(row, sid, wid))
+            row = await self.fetchrow("create_review", study_session_id, word_id, body["correct"])
+            self.respond(review_answer(row, study_session_id, word_id))
             return
 
         async def create(conn: Any) -> Answer:
             statement = self.application.queries.create_review
-            return review_answer(await conn.fetchrow(statement, sid, wid, body["correct"]), sid, wid)
+            row = await conn.fetchrow(statement, study_session_id, word_id, body["correct"])
+            return review_answer(row, study_session_id, word_id)
 
-        self.respond(await self.once(key, body, create))
+        self.respond(await run_once_per_key(self, key, body, create))
 
 
-def review_answer(row: Any, session_id: int, word_id: int) -> Answer:
+def review_answer(row: Any, study_session_id: int, word_id: int) -> Answer:
     """201 with the stored review item, or 404 naming what does not exist, from a create_review row."""
     missing = not_found(
-        ("study_session_id", f"study session {session_id}", row["session_found"]),
+        ("study_session_id", f"study session {study_session_id}", row["session_found"]),
         ("word_id", f"word {word_id}", row["word_found"]),
     )
     if missing:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from .base import APIHandler
@@ -19,9 +20,12 @@ from .words import WordHandler, WordsHandler
 _ID = r"([^/]+)"  # any path segment: handlers answer 400 for one that is not a valid id
 
 
-def routes() -> list[tuple[str, type[Any]] | tuple[str, type[Any], dict[str, Any]]]:
-    """The API under /api, then the launch page at / and /static/ (see page.py)."""
-    return [*api_routes(), *page_routes()]
+def routes(
+    *, page_api_origins: Sequence[str] = ()
+) -> list[tuple[str, type[Any]] | tuple[str, type[Any], dict[str, Any]]]:
+    """The API under /api, then the launch page at / and /static/ (see page.py), which may call the
+    API at ``page_api_origins`` besides its own origin."""
+    return [*api_routes(), *page_routes(api_origins=page_api_origins)]
 
 
 def api_routes() -> list[tuple[str, type[APIHandler]] | tuple[str, type[APIHandler], dict[str, Any]]]:

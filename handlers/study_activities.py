@@ -26,19 +26,19 @@ class StudyActivitiesHandler(APIHandler):
 
 
 class StudyActivityHandler(APIHandler):
-    async def get(self, activity_id: str) -> None:
-        aid = self.path_id(activity_id, "study activity")
-        row = await self.fetchrow("get_study_activity", aid)
+    async def get(self, study_activity_id_text: str) -> None:
+        study_activity_id = self.path_id(study_activity_id_text, "study activity")
+        row = await self.fetchrow("get_study_activity", study_activity_id)
         if row is None:
-            raise APIError(404, f"study activity {aid} not found")
+            raise APIError(404, f"study activity {study_activity_id} not found")
         self.write_json(200, {"study_activity": study_activity_json(row)})
 
 
 class StudyActivitySessionsHandler(APIHandler):
-    async def get(self, activity_id: str) -> None:
-        aid = self.path_id(activity_id, "study activity")
+    async def get(self, study_activity_id_text: str) -> None:
+        study_activity_id = self.path_id(study_activity_id_text, "study activity")
         params = self.query_params("page_query")
-        rows = await self.fetch("list_activity_study_sessions", aid, *self.limit_offset(params))
+        rows = await self.fetch("list_activity_study_sessions", study_activity_id, *self.limit_offset(params))
         if not rows[0]["found"]:
-            raise APIError(404, f"study activity {aid} not found")
+            raise APIError(404, f"study activity {study_activity_id} not found")
         self.write_json(200, self.page_of(rows, params, study_session_summary_json))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .base import Answer, APIError, APIHandler, not_found
+from .idempotency import idempotency_key, run_once_per_key
 from .words import word_json
 
 
@@ -40,7 +41,7 @@ class StudySessionsHandler(APIHandler):
     async def post(self) -> None:
         body = self.json_body("study_session_create")
         group_id, activity_id = int(body["group_id"]), int(body["study_activity_id"])  # 1.0 -> 1
-        key = self.idempotency_key()
+        key = idempotency_key(self.request)
         if key is None:
             row = await self.fetchrow_batched("create_study_sessions", group_id, activity_id)
             self.respond(creation_answer(row))
@@ -50,7 +51,7 @@ class StudySessionsHandler(APIHandler):
             statement = self.application.queries.create_study_sessions
             return creation_answer((await conn.fetch(statement, [group_id], [activity_id]))[0])
 
-        self.respond(await self.once(key, body, create))
+        self.respond(await run_once_per_key(self, key, body, create))
 
 
 def creation_answer(row: Any) -> Answer:
@@ -69,8 +70,8 @@ def creation_answer(row: Any) -> Answer:
 
 
 class StudySessionHandler(APIHandler):
-    async def get(self, session_id: str) -> None:
-        study_session_id = self.path_id(session_id, "study session")
+    async def get(self, study_session_id_text: str) -> None:
+        study_session_id = self.path_id(study_session_id_text, "study session")
         row = await self.fetchrow("get_study_session", study_session_id)
         if row is None:
             raise APIError(404, f"study session {study_session_id} not found")
@@ -78,9 +79,9 @@ class StudySessionHandler(APIHandler):
 
 
 class StudySessionWordsHandler(APIHandler):
-    async def get(self, session_id: str) -> None:
+    async def get(self, study_session_id_text: str) -> None:
         """The words reviewed in the session, with their right and wrong answers in it."""
-        study_session_id = self.path_id(session_id, "study session")
+        study_session_id = self.path_id(study_session_id_text, "study session")
         params = self.query_params("words_query")
         rows = await self.fetch(
             "list_study_session_words",

@@ -28,9 +28,9 @@ class WordsHandler(APIHandler):
 
 
 class WordHandler(APIHandler):
-    async def get(self, word_id: str) -> None:
-        wid = self.path_id(word_id, "word")
-        row = await self.fetchrow("get_word", wid)
+    async def get(self, word_id_text: str) -> None:
+        word_id = self.path_id(word_id_text, "word")
+        row = await self.fetchrow("get_word", word_id)
         if row is None:
-            raise APIError(404, f"word {wid} not found")
+            raise APIError(404, f"word {word_id} not found")
         self.write_json(200, {"word": {**word_json(row), "groups": json.loads(row["groups"])}})

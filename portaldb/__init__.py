@@ -5,8 +5,9 @@ The lowest floor of the project: it knows nothing of HTTP.
 
 from .batch import Batcher, BatchWaitTimeout
 from .embedded import EmbeddedPostgres, EmbeddedPostgresError
+from .idempotency import purge_idempotency_keys
 from .migrations import MigrationError, migrate, restore_demo
-from .pool import UNAVAILABLE_ERRORS, connection_is_suspect, create_pool, discard, redact
+from .pool import UNAVAILABLE_ERRORS, connection_is_suspect, create_pool, discard, is_unavailable, redact
 from .queries import Queries
 from .queries import load as load_queries
 
@@ -21,8 +22,10 @@ __all__ = [
     "connection_is_suspect",
     "create_pool",
     "discard",
+    "is_unavailable",
     "load_queries",
     "migrate",
+    "purge_idempotency_keys",
     "redact",
     "restore_demo",
 ]

@@ -39,7 +39,7 @@ class _Call:
 
 
 class Batcher:
-    """Runs ``statement`` for many concurrent :meth:`run` calls in as few round trips as the pool
+    """Runs ``statement`` for many concurrent :meth:`fetchrow` calls in as few round trips as the pool
     allows: at most one batch per pooled connection at a time, up to ``max_batch`` calls each.
 
     Every wait is bounded: a call waits at most ``wait_timeout`` to be sent, and a sent batch gets
@@ -66,7 +66,7 @@ class Batcher:
         self._queue: deque[_Call] = deque()
         self._workers: set[asyncio.Task[None]] = set()
 
-    async def run(self, *args: Any) -> Any:
+    async def fetchrow(self, *args: Any) -> Any:
         """This call's row of the statement's result.
 
         Raises :class:`BatchWaitTimeout` when no connection could be had within ``wait_timeout``

@@ -8,8 +8,9 @@ Layout of ``data_dir`` (created 0700)::
     data_dir/
       server.lock     held (flock) by the one process that owns this database
       postgres.log    the server's log
-      pgdata/         the cluster; its unix socket lives here too (or in a private /tmp folder
-                      when this path is too long for a socket name)
+      pgdata/         the cluster; its unix socket lives here too, or, when this path is too
+                      long for a socket name, in a private folder made fresh in the temporary
+                      directory at each start (mkdtemp) and removed at stop
 
 The server listens on a unix socket only (``listen_addresses = ''``), in a folder only its owner can
 enter, so ``trust`` authentication is safe: nothing else on the machine can reach it.
@@ -18,7 +19,6 @@ enter, so ``trust`` authentication is safe: nothing else on the machine can reac
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import importlib.util
 import logging
 import os
@@ -77,9 +77,22 @@ class EmbeddedPostgres:
         self._started = False
         self._bin = _bin_dir()
         self._uid, self._gid = self._service_account()
-        self.socket_dir = self._choose_socket_dir()
+        self._socket_in_pgdata = len(str(self.pgdata / f".s.PGSQL.{SOCKET_PORT}")) <= _MAX_SOCKET_PATH
+        self._private_socket_dir: Path | None = None
 
     # -- public -------------------------------------------------------------------------------
+
+    @property
+    def socket_dir(self) -> Path:
+        """The folder of the server's unix socket: ``pgdata``, or the private folder of this run."""
+        if self._socket_in_pgdata:
+            return self.pgdata
+        if self._private_socket_dir is None:
+            raise EmbeddedPostgresError(
+                f"the embedded database in {self.data_dir} has a socket folder only while it runs; "
+                "call start() first"
+            )
+        return self._private_socket_dir
 
     @property
     def dsn(self) -> str:
@@ -90,6 +103,8 @@ class EmbeddedPostgres:
         self._prepare_dirs()
         self._acquire_lock()
         try:
+            if not self._socket_in_pgdata:
+                self._make_private_socket_dir()
             if not (self.pgdata / "PG_VERSION").exists():
                 self._initdb()
             self._check_version()
@@ -113,6 +128,7 @@ class EmbeddedPostgres:
             self._started = True
         except BaseException:
             self._release_lock()
+            self._remove_private_socket_dir()
             raise
 
     def stop(self) -> None:
@@ -123,6 +139,7 @@ class EmbeddedPostgres:
             except EmbeddedPostgresError as exc:
                 log.error("%s", exc)
         self._release_lock()
+        self._remove_private_socket_dir()
 
     def __enter__(self) -> EmbeddedPostgres:
         self.start()
@@ -155,20 +172,34 @@ class EmbeddedPostgres:
             entry = pwd.getpwnam(SERVICE_USER)
         return entry.pw_uid, entry.pw_gid
 
-    def _choose_socket_dir(self) -> Path:
-        if len(str(self.pgdata / f".s.PGSQL.{SOCKET_PORT}")) <= _MAX_SOCKET_PATH:
-            return self.pgdata
-        digest = hashlib.sha256(str(self.pgdata).encode()).hexdigest()[:16]
-        return Path(tempfile.gettempdir()) / f"langportal-pg-{digest}"
+    def _make_private_socket_dir(self) -> None:
+        """A new folder for the socket, made by mkdtemp (mode 0700, a name no one can predict, and
+        never one that already existed), so no other user can pre-create it, or a symlink in its
+        place, and have it handed to the database's account."""
+        folder = Path(tempfile.mkdtemp(prefix="langportal-pg-"))
+        if len(str(folder / f".s.PGSQL.{SOCKET_PORT}")) > _MAX_SOCKET_PATH:
+            folder.rmdir()
+            raise EmbeddedPostgresError(
+                f"the path of {self.pgdata} is too long for a unix socket, and so is that of the "
+                f"temporary directory {folder.parent}; pass a shorter --data-dir or set TMPDIR "
+                "to a short folder such as /tmp"
+            )
+        self._private_socket_dir = folder
+        self._chown(folder)
+
+    def _remove_private_socket_dir(self) -> None:
+        if self._private_socket_dir is not None:
+            shutil.rmtree(self._private_socket_dir, ignore_errors=True)
+            self._private_socket_dir = None
 
     def _chown(self, path: Path) -> None:
         if self._uid is not None:
-            os.chown(path, self._uid, self._gid)
+            os.chown(path, self._uid, self._gid, follow_symlinks=False)
 
     def _prepare_dirs(self) -> None:
         created = []
         try:
-            for folder in (self.data_dir, self.pgdata, self.socket_dir):
+            for folder in (self.data_dir, self.pgdata):
                 if not folder.is_dir():
                     folder.mkdir(mode=0o700, parents=True)
                     created.append(folder)

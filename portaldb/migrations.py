@@ -5,6 +5,13 @@ failed migration leaves nothing half-applied. The whole run holds a PostgreSQL a
 processes starting at once never race: the second waits, then finds nothing left to do. A file
 changed after it was applied is refused (its checksum is recorded), since the database would no
 longer match the code.
+
+The checksum covers what the server runs, not the file's layout: it is taken over the statements
+with comments removed and whitespace outside literals made one space (:func:`statement_text`), so
+a comment, a blank line or indentation may be edited after a file was applied; anything the server
+reads may not. Databases migrated before this form recorded the checksum of the whole file; such a
+record is still accepted when it matches the file's text now or before one of the comment-only
+edits listed in ``_EARLIER_FILE_CHECKSUMS``, and is then rewritten in the new form.
 """
 
 from __future__ import annotations
@@ -27,6 +34,17 @@ SEED_FILE = SQL_DIR / "seed" / "demo.sql"
 _LOCK_KEY = 0x6C616E67706F7274  # "langport"
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
+# The whole-file checksums (the old form) of earlier texts of migration files whose comments alone
+# were edited since: a database migrated before the edit recorded these. Each entry's statement
+# text is the file's current one (checked when the edit was made).
+_EARLIER_FILE_CHECKSUMS: dict[int, frozenset[str]] = {
+    # issue 8: comments pointed at ../shared/spec/lang-portal-api.md and ENDPOINTS_NOTES.md
+    1: frozenset({"d883f82d119b2a7313a60a1b7a6cea143b4734e996525284cba03eb8256ce858"}),
+    2: frozenset({"159c188b531cdf9b37847c3b603a038af45850dfaa1d4f7cb6edc0526d9b5a53"}),
+}
+_DOLLAR_QUOTE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
+_PLAIN_RUN = re.compile(r"[^\s'\"$/-]+")
+
 
 class MigrationError(RuntimeError):
     """The database's schema cannot be brought up to date; the message says why."""
@@ -40,7 +58,90 @@ class Migration:
 
     @property
     def checksum(self) -> str:
-        return hashlib.sha256(self.sql.encode()).hexdigest()
+        """The checksum recorded now: of the statements, without comments and layout."""
+        return hashlib.sha256(statement_text(self.sql).encode()).hexdigest()
+
+    @property
+    def earlier_checksums(self) -> frozenset[str]:
+        """Checksums of the old form (the whole file) that mean the same statements as today's."""
+        whole_file = hashlib.sha256(self.sql.encode()).hexdigest()
+        return frozenset({whole_file}) | _EARLIER_FILE_CHECKSUMS.get(self.version, frozenset())
+
+
+def statement_text(sql: str) -> str:
+    """The SQL as the server reads it: comments (``--`` and nested ``/* */``) removed and every run
+    of whitespace outside string literals, quoted identifiers and dollar-quoted bodies made one
+    space; those literals are kept byte for byte, so a ``--`` inside one is not a comment.
+    """
+    pieces: list[str] = []
+    space = False
+    i, end = 0, len(sql)
+
+    def emit(piece: str) -> None:
+        nonlocal space
+        if space and pieces:
+            pieces.append(" ")
+        space = False
+        pieces.append(piece)
+
+    while i < end:
+        char = sql[i]
+        if char.isspace():
+            space, i = True, i + 1
+        elif sql.startswith("--", i):
+            newline = sql.find("\n", i)
+            space, i = True, end if newline < 0 else newline
+        elif sql.startswith("/*", i):
+            space, i = True, _after_block_comment(sql, i)
+        elif char in "'\"":
+            backslash_escapes = char == "'" and sql[i - 1 : i] in ("E", "e") and not _word_char(sql, i - 2)
+            closing = _after_quoted(sql, i, backslash_escapes)
+            emit(sql[i:closing])
+            i = closing
+        elif (tag := _DOLLAR_QUOTE.match(sql, i)) and not _word_char(sql, i - 1):
+            closing = sql.find(tag[0], tag.end())
+            if closing < 0:
+                raise MigrationError(f"a dollar-quoted string opened with {tag[0]} is never closed")
+            emit(sql[i : closing + len(tag[0])])
+            i = closing + len(tag[0])
+        else:
+            run = _PLAIN_RUN.match(sql, i)
+            piece = run[0] if run else char
+            emit(piece)
+            i += len(piece)
+    return "".join(pieces)
+
+
+def _word_char(sql: str, index: int) -> bool:
+    return index >= 0 and (sql[index].isalnum() or sql[index] in "_$")
+
+
+def _after_block_comment(sql: str, start: int) -> int:
+    depth, i = 0, start
+    while i < len(sql):
+        if sql.startswith("/*", i):
+            depth, i = depth + 1, i + 2
+        elif sql.startswith("*/", i):
+            depth, i = depth - 1, i + 2
+            if depth == 0:
+                return i
+        else:
+            i += 1
+    raise MigrationError("a /* comment is never closed")
+
+
+def _after_quoted(sql: str, start: int, backslash_escapes: bool) -> int:
+    quote, i = sql[start], start + 1
+    while i < len(sql):
+        if backslash_escapes and sql[i] == "\\":
+            i += 2
+        elif sql[i] == quote:
+            if sql[i + 1 : i + 2] != quote:
+                return i + 1
+            i += 2  # a doubled quote stands for one
+        else:
+            i += 1
+    raise MigrationError(f"a string or quoted name opened with {quote} is never closed")
 
 
 def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
@@ -56,12 +157,18 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return found
 
 
-async def migrate(conn: asyncpg.Connection, queries: Queries, *, seed_demo: bool = False) -> list[str]:
+async def migrate(
+    conn: asyncpg.Connection,
+    queries: Queries,
+    *,
+    seed_demo: bool = False,
+    directory: Path = MIGRATIONS_DIR,
+) -> list[str]:
     """Apply what is pending; with ``seed_demo``, load the demo data into an empty database.
 
     Returns the names of the migrations applied.
     """
-    migrations = discover()
+    migrations = discover(directory)
     applied_now: list[str] = []
     await conn.execute(queries.lock_migrations, _LOCK_KEY)
     try:
@@ -70,10 +177,17 @@ async def migrate(conn: asyncpg.Connection, queries: Queries, *, seed_demo: bool
         for migration in migrations:
             label = f"{migration.version:04d}_{migration.name}"
             if migration.version in applied:
-                if applied[migration.version] != migration.checksum:
+                recorded = applied[migration.version]
+                if recorded in migration.earlier_checksums:
+                    await conn.execute(
+                        queries.update_migration_checksum, migration.version, migration.checksum
+                    )
+                    log.info("migration %s: its checksum is now recorded over its statements only", label)
+                elif recorded != migration.checksum:
                     raise MigrationError(
-                        f"migration {label} was changed after it was applied to this database; "
-                        "put the change in a new migration file instead"
+                        f"migration {label} was changed after it was applied to this database (its "
+                        "statements differ; comments and layout may change freely); undo the change "
+                        "and put it in a new migration file instead"
                     )
                 continue
             async with conn.transaction():

@@ -11,21 +11,50 @@ import asyncpg
 # a statement: refused or dropped connections, a server shutting down or starting up, too many
 # connections, a statement cut off by statement_timeout, or a wait for a pooled connection timing
 # out. A request that meets one is answered 503 with Retry-After instead of 500.
+#
+# asyncpg.InterfaceError is deliberately absent: a plain one is also what a wrong argument count
+# raises, and its subclasses (ClientConfigurationError, UnsupportedClientFeatureError, ...) are
+# bugs or misconfiguration, all to be answered 500. Only the plain InterfaceErrors whose message says
+# the connection or the pool is gone count (see :func:`is_unavailable`). An argument the statement
+# cannot take (an int out of range) raises asyncpg.DataError, in asyncpg 0.32 a PostgresError of
+# SQLSTATE class 22, never listed here: also a 500.
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,  # refused, reset, unreachable; also asyncpg's ConnectionDoesNotExistError path
+    OSError,  # refused, reset, unreachable
     TimeoutError,  # connect timeout, command_timeout, or pool.acquire(timeout=...)
-    asyncpg.PostgresConnectionError,  # SQLSTATE class 08
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08, ConnectionDoesNotExistError among them
     asyncpg.CannotConnectNowError,  # 57P03: starting up or shutting down
     asyncpg.AdminShutdownError,  # 57P01
     asyncpg.CrashShutdownError,  # 57P02
     asyncpg.TooManyConnectionsError,  # 53300
     asyncpg.QueryCanceledError,  # 57014: statement_timeout
-    asyncpg.ConnectionDoesNotExistError,  # the connection died mid-statement
-    asyncpg.InterfaceError,  # "pool is closing", "connection is closed"
     # A connection whose protocol state was left inconsistent when the server cut it off
     # mid-statement (MagicStack/asyncpg#1069): seen here right after a database restart.
     asyncpg.exceptions._base.InternalClientError,
 )
+
+# The messages of the plain asyncpg.InterfaceErrors that are about the connection or the pool, not
+# the statement (asyncpg 0.32: connection.py _check_open, protocol.pyx _check_state, pool.py):
+# "connection is closed", "cannot perform operation: connection is closed", "cannot perform
+# operation: another operation is cancelling" (a timed-out statement's cancel still running),
+# "pool is closing", "pool is closed", and "cannot call Connection.fetch(): connection has been
+# released back to the pool", which is what the next call on a pooled connection gets once the
+# server dropped it (asyncpg detaches the lost connection from its proxy). Every other plain
+# InterfaceError (a wrong argument count, "another operation is in progress") is a bug.
+_CONNECTION_LEVEL_MESSAGE = re.compile(
+    r"(cannot perform operation: )?(connection is closed|another operation is cancelling)"
+    r"|pool is clos(ing|ed)"
+    r"|cannot call Connection\.\w+\(\): connection has been released back to the pool"
+)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database cannot serve right now (answer 503, retry later) rather
+    than a bug in the statement or its arguments (answer 500)."""
+    if isinstance(exc, UNAVAILABLE_ERRORS):
+        return True
+    if type(exc) is not asyncpg.InterfaceError or not exc.args:
+        return False
+    return bool(_CONNECTION_LEVEL_MESSAGE.fullmatch(str(exc.args[0])))
 
 
 def discard(connection: asyncpg.Connection) -> None:
@@ -41,7 +70,7 @@ def discard(connection: asyncpg.Connection) -> None:
 def connection_is_suspect(exc: BaseException) -> bool:
     """Whether a connection that raised ``exc`` should be closed rather than reused: any fault of
     the connection or the server, as opposed to an error in a statement the server reported."""
-    return isinstance(exc, UNAVAILABLE_ERRORS) and not isinstance(exc, asyncpg.QueryCanceledError)
+    return is_unavailable(exc) and not isinstance(exc, asyncpg.QueryCanceledError)
 
 
 _PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")

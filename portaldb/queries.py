@@ -1,8 +1,11 @@
 """Named SQL statements, kept in ``sql/queries/*.sql`` and loaded once at start.
 
 Each statement in a file is introduced by a ``-- name: <identifier>`` line (the aiosql
-convention); the text up to the next such line is the statement. Handlers call them by name, so a
-reader finds any statement with one grep, and no SQL is ever built from strings at run time.
+convention). Its text is what follows, up to its last line of SQL: the comment lines right after the
+name line are its own doc comment and stay with it, as in aiosql; comment lines after its last line
+of SQL (a section heading, say) belong to no statement and are dropped. Handlers call statements by
+name, so a reader finds any statement with one grep, and no SQL is ever built from strings at run
+time.
 """
 
 from __future__ import annotations
@@ -42,7 +45,10 @@ def parse(text: str, source: str) -> dict[str, str]:
         raise ValueError(f"{source}: SQL before the first '-- name:' line")
     statements: dict[str, str] = {}
     for name, body in zip(parts[1::2], parts[2::2], strict=True):
-        statement = body.strip()
+        lines = body.strip().splitlines()
+        while lines and (not lines[-1].strip() or lines[-1].lstrip().startswith("--")):
+            lines.pop()  # comments after the statement introduce what follows, not this one
+        statement = "\n".join(lines)
         if not statement:
             raise ValueError(f"{source}: the statement {name!r} is empty")
         if name in statements:

@@ -25,7 +25,7 @@ async def test_calls_that_wait_together_share_one_statement(one_connection):
         one_connection, FIXTURE_SQL.batch_probe, max_workers=1, wait_timeout=5, send_timeout=5
     )
     async with one_connection.acquire():  # every connection busy: calls queue up
-        calls = [asyncio.ensure_future(batcher.run(i)) for i in range(50)]
+        calls = [asyncio.ensure_future(batcher.fetchrow(i)) for i in range(50)]
         await all_queued(batcher, 50)
     rows = await asyncio.gather(*calls)
     assert [row["x"] for row in rows] == list(range(50))  # each call got its own row
@@ -36,7 +36,7 @@ async def test_a_lone_call_goes_out_alone_at_once(one_connection):
     batcher = portaldb.Batcher(
         one_connection, FIXTURE_SQL.batch_probe, max_workers=1, wait_timeout=5, send_timeout=5
     )
-    row = await asyncio.wait_for(batcher.run(7), 2)
+    row = await asyncio.wait_for(batcher.fetchrow(7), 2)
     assert (row["x"], row["batch_size"]) == (7, 1)
 
 
@@ -45,7 +45,7 @@ async def test_batches_are_capped(one_connection):
         one_connection, FIXTURE_SQL.batch_probe, max_workers=1, wait_timeout=5, send_timeout=5, max_batch=20
     )
     async with one_connection.acquire():
-        calls = [asyncio.ensure_future(batcher.run(i)) for i in range(50)]
+        calls = [asyncio.ensure_future(batcher.fetchrow(i)) for i in range(50)]
         await all_queued(batcher, 50)
     rows = await asyncio.gather(*calls)
     assert [row["batch_size"] for row in rows] == [20] * 40 + [10] * 10
@@ -57,8 +57,8 @@ async def test_no_free_connection_times_out_unsent(one_connection):
     )
     async with one_connection.acquire():
         with pytest.raises(portaldb.BatchWaitTimeout):
-            await batcher.run(1)
-    row = await batcher.run(2)  # and it works again once a connection is free
+            await batcher.fetchrow(1)
+    row = await batcher.fetchrow(2)  # and it works again once a connection is free
     assert row["batch_size"] == 1
 
 
@@ -67,14 +67,14 @@ async def test_a_failing_statement_fails_its_whole_batch_then_recovers(one_conne
         one_connection, FIXTURE_SQL.batch_probe_failing, max_workers=1, wait_timeout=5, send_timeout=5
     )
     async with one_connection.acquire():
-        calls = [asyncio.ensure_future(failing.run(i)) for i in range(5)]
+        calls = [asyncio.ensure_future(failing.fetchrow(i)) for i in range(5)]
         await all_queued(failing, 5)
     results = await asyncio.gather(*calls, return_exceptions=True)
     assert all(isinstance(r, asyncpg.DivisionByZeroError) for r in results)
     working = portaldb.Batcher(
         one_connection, FIXTURE_SQL.batch_probe, max_workers=1, wait_timeout=5, send_timeout=5
     )
-    assert (await working.run(3))["x"] == 3
+    assert (await working.fetchrow(3))["x"] == 3
 
 
 async def test_an_unreachable_database_fails_fast(unused_port):
@@ -87,7 +87,7 @@ async def test_an_unreachable_database_fails_fast(unused_port):
         )
         started = asyncio.get_running_loop().time()
         with pytest.raises(ConnectionRefusedError):
-            await batcher.run(1)
+            await batcher.fetchrow(1)
         assert asyncio.get_running_loop().time() - started < 5  # not the 10 s wait
     finally:
         await dead.close()
@@ -151,7 +151,7 @@ async def test_a_connection_cut_off_mid_statement_fails_fast_and_is_replaced(one
         one_connection, FIXTURE_SQL.batch_probe_slow, max_workers=1, wait_timeout=5, send_timeout=10
     )
     started = asyncio.get_running_loop().time()
-    call = asyncio.ensure_future(slow.run(1))
+    call = asyncio.ensure_future(slow.fetchrow(1))
     terminated = await wait_until(
         lambda: pool.fetchval(FIXTURE_SQL.terminate_slow_probes), 5, "the slow probe to be running"
     )
@@ -162,4 +162,4 @@ async def test_a_connection_cut_off_mid_statement_fails_fast_and_is_replaced(one
     working = portaldb.Batcher(
         one_connection, FIXTURE_SQL.batch_probe, max_workers=1, wait_timeout=5, send_timeout=5
     )
-    assert (await working.run(4))["x"] == 4
+    assert (await working.fetchrow(4))["x"] == 4

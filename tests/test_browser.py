@@ -95,7 +95,7 @@ def page_api_origins(api_origin: str) -> list[str]:
 def page_origin(io_loop, page_api_origins: list[str]) -> Iterator[str]:
     """The launch page, served by a second server on another port: another origin than the API."""
     app = tornado.web.Application(
-        page_routes(), page_api_origins=tuple(page_api_origins), log_function=lambda handler: None
+        page_routes(api_origins=page_api_origins), log_function=lambda handler: None
     )
     server = tornado.httpserver.HTTPServer(app)
     sock, port = tornado.testing.bind_unused_port()

@@ -7,13 +7,15 @@ import datetime as dt
 import json
 import uuid
 
+import asyncpg
 import pytest
 import tornado.httpclient
 
-from langportal.handlers import make_app
-from langportal.program import purge_idempotency_keys
+from langportal.handlers import idempotency, make_app
+from langportal.portaldb import idempotency as stored_keys
+from langportal.portaldb import purge_idempotency_keys
 
-from .helpers import Catalog, Db, send
+from .helpers import FIXTURE_SQL, Catalog, Db, call, send
 
 PATH = "/api/study_sessions"
 
@@ -209,3 +211,80 @@ class TestResets:
         assert await db.fetchval("count_idempotency_keys") == 0
         again = await send(http_server_client, "POST", PATH, body, headers=keyed("before-reset"))
         assert "Idempotent-Replayed" not in again.headers
+
+
+class TestTheStoredAnswerGoneBeforeItIsRead:
+    """Between a request's claim of a live key and its read of the stored answer, the answer cannot
+    be deleted by another transaction (the claim locks the key's row); should it be gone all the
+    same, the request claims the key anew and does its work, or, if that keeps happening, is a 409."""
+
+    async def test_a_concurrent_delete_waits_for_the_claiming_transaction(self, database_url, db: Db):
+        async with db.pool.acquire() as first, first.transaction():
+            assert await stored_keys.claim(first, "k", "fingerprint", 60)
+            await stored_keys.store_answer(first, "k", 201, "{}", {})
+        claimer = await asyncpg.connect(database_url)
+        deleter = await asyncpg.connect(database_url)
+        try:
+            async with claimer.transaction():
+                assert not await stored_keys.claim(claimer, "k", "fingerprint", 60)  # live: locked
+                deleting = asyncio.ensure_future(deleter.execute(FIXTURE_SQL.delete_idempotency_key, "k"))
+                deleter_pid = deleter.get_server_pid()
+                for _ in range(500):
+                    if await claimer.fetchval(FIXTURE_SQL.waits_for_a_lock, deleter_pid):
+                        break
+                    await asyncio.sleep(0.01)
+                else:
+                    pytest.fail("the DELETE did not wait for the claiming transaction")
+                assert not deleting.done()
+                found = await stored_keys.find_answer(claimer, "k")
+                assert found == stored_keys.StoredAnswer("fingerprint", 201, "{}", {})
+            assert await deleting == "DELETE 1"  # once the claiming transaction ended
+        finally:
+            await claimer.close()
+            await deleter.close()
+
+    async def test_the_work_runs_again_when_the_answer_is_gone(
+        self, http_server_client, db: Db, catalog: Catalog, monkeypatch
+    ):
+        body = {"group_id": 1, "study_activity_id": 1}
+        first = await send(http_server_client, "POST", PATH, body, headers=keyed("vanishing"))
+        real_find = stored_keys.find_answer
+        calls = []
+
+        async def find_after_a_reset(conn, key):
+            calls.append(key)
+            if len(calls) == 1:  # the key's row is deleted right after the claim found it live
+                await conn.execute(FIXTURE_SQL.delete_idempotency_key, key)
+            return await real_find(conn, key)
+
+        monkeypatch.setattr(stored_keys, "find_answer", find_after_a_reset)
+        again = await send(http_server_client, "POST", PATH, body, headers=keyed("vanishing"))
+        assert again.status == 201, again.json
+        assert "Idempotent-Replayed" not in again.headers
+        assert again.json["study_session"]["id"] != first.json["study_session"]["id"]
+        assert calls == ["vanishing"]  # claimed anew, so nothing more to read
+        retry = await send(http_server_client, "POST", PATH, body, headers=keyed("vanishing"))
+        assert retry.headers["Idempotent-Replayed"] == "true"
+        assert retry.body == again.body
+        assert await db.count_sessions() == 2
+
+    async def test_an_answer_that_keeps_vanishing_is_a_409(
+        self, http_server_client, db: Db, catalog: Catalog, monkeypatch
+    ):
+        claims = []
+
+        async def live_key_elsewhere(conn, key, fingerprint, ttl):
+            claims.append(key)
+            return False
+
+        async def gone(conn, key):
+            return None
+
+        monkeypatch.setattr(stored_keys, "claim", live_key_elsewhere)
+        monkeypatch.setattr(stored_keys, "find_answer", gone)
+        body = {"group_id": 1, "study_activity_id": 1}
+        reply = await call(http_server_client, "POST", PATH, body, headers=keyed("always-gone"))
+        assert reply.status == 409
+        assert reply.json["error"].endswith("send the request again")
+        assert claims == ["always-gone"] * idempotency.CLAIM_ATTEMPTS
+        assert await db.count_sessions() == 0

@@ -1,4 +1,5 @@
--- Idempotency keys (handlers/base.py, APIHandler.once): claim a key, read or store its answer.
+-- Idempotency keys (portaldb/idempotency.py, for handlers/idempotency.py run_once_per_key):
+-- claim a key, read or store its answer, purge expired keys.
 
 -- name: claim_idempotency_key
 -- Claims $1 for a request with fingerprint $2, kept $3 seconds. Returns the key when this

@@ -20,5 +20,9 @@ SELECT version, checksum FROM schema_migrations;
 -- name: record_migration
 INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3);
 
+-- name: update_migration_checksum
+-- A checksum recorded in the old form (over the whole file) rewritten in the current one.
+UPDATE schema_migrations SET checksum = $2 WHERE version = $1;
+
 -- name: has_catalogue
 SELECT EXISTS (SELECT FROM groups) OR EXISTS (SELECT FROM study_activities);

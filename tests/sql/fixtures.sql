@@ -128,3 +128,22 @@ WHERE query LIKE '%pg_sleep(2) IS NULL AS slept%' AND pid <> pg_backend_pid();
 
 -- name: sleep_seconds
 SELECT pg_sleep($1);
+
+-- name: backend_pid
+SELECT pg_backend_pid();
+
+-- name: terminate_backend
+-- Waits (up to 5 s) until the backend is gone, so the client's next read sees its socket closed.
+SELECT pg_terminate_backend($1, 5000);
+
+-- name: delete_idempotency_key
+DELETE FROM idempotency_keys WHERE key = $1;
+
+-- name: waits_for_a_lock
+SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1;
+
+-- name: set_migration_checksum
+UPDATE schema_migrations SET checksum = $2 WHERE version = $1;
+
+-- name: migration_checksums
+SELECT version, checksum FROM schema_migrations ORDER BY version;
