@@ -8,7 +8,7 @@ import re
 
 from langportal import portaldb
 
-from .helpers import FIXTURE_SQL, Db
+from .helpers import FIXTURE_SQL, Db, call, send
 
 
 async def test_groups_of_thirty_words_or_more(demo: Db):
@@ -24,6 +24,32 @@ async def test_groups_of_thirty_words_or_more(demo: Db):
 async def test_activities_keep_their_ids(demo: Db):
     activities = [(row["id"], row["name"]) for row in await demo.pool.fetch(FIXTURE_SQL.all_study_activities)]
     assert activities == [(1, "Typing Tutor"), (2, "Flashcards"), (3, "Adventure MUD")]
+
+
+async def test_the_typing_tutor_is_served_here_and_the_others_are_labelled_external(
+    http_server_client, demo: Db
+):
+    """The demo's Typing Tutor has a relative url: the launch page resolves it against the API's
+    origin, and this server serves the activity and its thumbnail there. The other two point at
+    apps outside this project, and their descriptions say that nothing is bundled for them."""
+    reply = await call(http_server_client, "GET", "/api/study_activities")
+    activities = {a["name"]: a for a in reply.json["items"]}
+    typing = activities.pop("Typing Tutor")
+    assert (typing["url"], typing["thumbnail_url"]) == ("/static/typing/", "/static/typing/thumbnail.svg")
+    assert typing["description"] == "Type the romaji of each word as it appears."
+    page = await send(http_server_client, "GET", f"{typing['url']}?group_id=1&session_id=1")
+    assert page.status == 200
+    assert b"<title>Typing Tutor" in page.body
+    thumbnail = await send(http_server_client, "GET", typing["thumbnail_url"])
+    assert (thumbnail.status, thumbnail.headers["Content-Type"]) == (200, "image/svg+xml; charset=utf-8")
+    assert sorted(activities) == ["Adventure MUD", "Flashcards"]
+    for activity in activities.values():
+        assert re.fullmatch(r"http://localhost:808[23]", activity["url"]), activity
+        where = activity["url"].removeprefix("http://")
+        assert (
+            f"An external app, not bundled with this server: it opens only if one runs at {where}."
+            in (activity["description"])
+        )
 
 
 async def test_every_word_is_complete_and_its_parts_spell_it(demo: Db):
