@@ -336,12 +336,14 @@ async def test_a_whole_session_in_the_typing_tutor(
     # A relative url is resolved against the API's origin, which serves the activity; the activity
     # is then on the API's origin and needs no ?api=.
     assert href == f"{api_origin}/static/typing/?group_id=3&session_id={session_id}"
+    assert await page.text("#session-where") == "Comes with this server (/static/typing/)."
+    await screenshot(page, request, "launch")
 
     await page.goto(href)  # the same tab, as a click would (the link opens a new one)
     await page.wait_for(DRILL_SHOWN, "the first word to show")
     assert await page.text("#session-line") == f"Study session #{session_id} · Food and Drink · Typing Tutor"
     assert await page.text("#status") == "33 words to practise."
-    assert await page.text("#progress") == "Word 1 of 33 · 0 of 0 right so far"
+    assert await page.text("#progress") == "Word 1 of 33"
     assert await page.text("#api-base") == api_origin
     assert await page.focused() == "answer"
     romaji = await group_romaji(http_server_client, 3)
@@ -411,6 +413,8 @@ async def test_a_whole_session_in_the_typing_tutor(
         "study_session"
     ]
     assert session["review_items_count"] == 4
+    assert await demo.pool.fetchval(FIXTURE_SQL.count_reviews) == 4
+    assert await demo.pool.fetchval(FIXTURE_SQL.count_idempotency_keys) == 4  # one key per answer
     assert session["end_time"] is not None
     assert session["end_time"] > session["start_time"]
     reviewed = await call(http_server_client, "GET", f"/api/study_sessions/{session_id}/words")
@@ -481,9 +485,11 @@ async def test_a_review_the_api_refuses_is_shown_and_not_counted(
     assert await page.evaluate("document.getElementById('next').hidden")
     await screenshot(page, request)
 
+    assert await demo.pool.fetchval(FIXTURE_SQL.count_idempotency_keys) == 1  # the 404 is kept
     await page.press("Enter")  # try again: the same answer, the same Idempotency-Key
     await page.wait_for("document.activeElement.id === 'retry'", "the second try to fail")
     assert "study session 1 not found" in await page.text("#error")
+    assert await demo.pool.fetchval(FIXTURE_SQL.count_idempotency_keys) == 1  # replayed, not a new key
     await page.press("Tab")
     assert await page.focused() == "finish"
     await page.press("Enter")

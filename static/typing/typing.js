@@ -93,7 +93,8 @@
   function progressText() {
     const saved = savedAnswers();
     const right = saved.filter((a) => a.correct).length;
-    return `Word ${position + 1} of ${words.length} · ${right} of ${saved.length} right so far`;
+    const word = `Word ${position + 1} of ${words.length}`;
+    return saved.length === 0 ? word : `${word} · ${right} of ${saved.length} right so far`;
   }
 
   // -- the drill ---------------------------------------------------------------------------------
