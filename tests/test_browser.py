@@ -534,3 +534,48 @@ async def test_the_typing_tutor_says_what_is_wrong_with_its_address(
     assert shown.startswith(message)
     assert await page.evaluate("document.getElementById('drill').hidden")
     assert await demo.pool.fetchval(FIXTURE_SQL.count_reviews) == 0
+
+
+async def test_the_last_word_leads_to_the_score(page: Page, api_origin: str, db: Db, http_server_client):
+    """A group of two words, answered to the end: the last Next is "See your score"; an answer
+    without letters is not an answer."""
+    group = await db.fetchval("insert_group", "Two words")
+    activity = await db.fetchval("insert_study_activity", "Typing Tutor", "/static/typing/")
+    romaji = {"水": "mizu", "魚": "sakana"}
+    for kanji, word in romaji.items():
+        word_id = await db.fetchval("insert_word", kanji, word, "water" if word == "mizu" else "fish", "[]")
+        await db.pool.execute(FIXTURE_SQL.add_word_to_group, word_id, group)
+    created = await call(
+        http_server_client, "POST", "/api/study_sessions", {"group_id": group, "study_activity_id": activity}
+    )
+    session_id = created.json["study_session"]["id"]
+    await page.goto(f"{api_origin}/static/typing/?group_id={group}&session_id={session_id}")
+    await page.wait_for(DRILL_SHOWN, "the first word to show")
+
+    await page.type_text("123")
+    await page.press("Enter")
+    assert await page.text("#feedback") == 'Romaji is written with the letters a to z; "123" has none.'
+    assert await page.evaluate("document.getElementById('answer').getAttribute('aria-invalid')") == "true"
+    await page.evaluate("document.getElementById('answer').value = ''")
+
+    first = await page.text("#kanji")
+    assert (await answer(page, romaji[first])).startswith("Right: ")
+    assert await page.text("#next") == "Next word"
+    await page.press("Enter")
+    await page.wait_for(
+        "document.getElementById('progress').textContent === 'Word 2 of 2 · 1 of 1 right so far'", "word 2"
+    )
+    second = await page.text("#kanji")
+    assert {first, second} == set(romaji)
+    # Letters typed full-width (an input method left on) count as the plain ones.
+    full_width = "".join(chr(ord(c) + 0xFEE0) for c in romaji[second].upper())
+    assert (await answer(page, full_width)).startswith("Right: ")
+    assert await page.text("#next") == "See your score"
+    await page.press("Enter")
+    await page.wait_for(RESULT_SHOWN, "the score")
+    assert await page.text("#score") == "You got 2 of 2 right (100%)."
+    session = (await call(http_server_client, "GET", f"/api/study_sessions/{session_id}")).json[
+        "study_session"
+    ]
+    assert session["review_items_count"] == 2
+    assert page.console_messages() == []

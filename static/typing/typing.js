@@ -157,7 +157,10 @@
     const typed = input.value.trim();
     if (normalise(typed) === "") {
       feedback.className = "feedback";
-      feedback.textContent = "Type the romaji first, then press Enter.";
+      feedback.textContent =
+        typed === ""
+          ? "Type the romaji first, then press Enter."
+          : `Romaji is written with the letters a to z; "${typed}" has none.`;
       input.setAttribute("aria-invalid", "true");
       input.focus();
       return;
