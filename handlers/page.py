@@ -1,4 +1,6 @@
-"""The launch page: plain files from ``static/`` at ``/`` (index.html) and ``/static/...``.
+"""The launch page and the study activities served with it: plain files from ``static/`` at ``/``
+(index.html) and ``/static/...``; a folder's address serves its index.html (``/static/typing/``,
+the Typing Tutor), and the address without the final slash is redirected there, query kept.
 
 The page is not part of the API: no CORS, no request counting. Its answers carry a strict
 Content-Security-Policy (scripts, styles and images from this origin only, nothing inline) whose
@@ -65,6 +67,13 @@ class PageHandler(tornado.web.StaticFileHandler):
         suffix = Path(self.absolute_path).suffix.lower()
         return _CONTENT_TYPES.get(suffix) or super().get_content_type()
 
+    def redirect(self, url: str, permanent: bool = False, status: int | None = None) -> None:
+        # StaticFileHandler redirects /static/typing to /static/typing/ but drops the query, which
+        # is where an activity is told its group_id and session_id: keep it.
+        if self.request.query and "?" not in url:
+            url = f"{url}?{self.request.query}"
+        super().redirect(url, permanent, status)
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.set_header("Content-Type", "application/json; charset=utf-8")
         if status_code == 404:
@@ -88,5 +97,9 @@ def page_routes(
             PageHandler,
             {"path": str(static_dir), "default_filename": "index.html", "api_origins": origins},
         ),
-        (r"/static/(.+)", PageHandler, {"path": str(static_dir), "api_origins": origins}),
+        (
+            r"/static/(.+)",
+            PageHandler,
+            {"path": str(static_dir), "default_filename": "index.html", "api_origins": origins},
+        ),
     ]

@@ -209,6 +209,12 @@ async def migrate(
 
 async def _seed_demo(conn: asyncpg.Connection, queries: Queries) -> None:
     if await conn.fetchval(queries.has_catalogue):
+        log.info(
+            "the database already has groups or study activities, so the demo data set (%s) was "
+            "not loaded; it is loaded only into an empty database (POST /api/full_reset, with "
+            "--enable-reset, replaces everything with it)",
+            SEED_FILE.name,
+        )
         return
     async with conn.transaction():
         await conn.execute(SEED_FILE.read_text(encoding="utf-8"))

@@ -4,8 +4,7 @@
 "use strict";
 
 (() => {
-  const PER_PAGE = 500; // the API's maximum page size
-  const MAX_PAGES = 20; // 10,000 items: more than a launch menu should ever hold
+  const { apiBase, ApiError, api, listAll } = window.Portal; // static/portal.js
 
   const $ = (id) => document.getElementById(id);
   const form = $("launch-form");
@@ -18,118 +17,7 @@
 
   const activities = new Map(); // id (string) -> activity
   const groups = new Map(); // id (string) -> group
-  let blockedByPolicy = null; // a URL this page's Content-Security-Policy refused to connect to
-
-  document.addEventListener("securitypolicyviolation", (event) => {
-    if (event.effectiveDirective === "connect-src") blockedByPolicy = event.blockedURI;
-  });
-
-  // -- where the API is --------------------------------------------------------------------------
-
-  /** The API's origin: this page's own, or ?api=http(s)://host[:port]. Throws a readable Error. */
-  function apiBase() {
-    const given = new URLSearchParams(window.location.search).get("api");
-    if (given === null) {
-      if (!/^https?:$/.test(window.location.protocol)) {
-        throw new Error(
-          "This page was not loaded over http(s), so it cannot call the API on its own origin. " +
-            "Add ?api=http://127.0.0.1:5000 (the API's address) to the page's URL.",
-        );
-      }
-      return window.location.origin;
-    }
-    let url;
-    try {
-      url = new URL(given);
-    } catch {
-      url = null;
-    }
-    const isOrigin =
-      url !== null &&
-      (url.protocol === "http:" || url.protocol === "https:") &&
-      url.username === "" &&
-      url.password === "" &&
-      url.pathname === "/" &&
-      url.search === "" &&
-      url.hash === "";
-    if (!isOrigin) {
-      throw new Error(
-        `The api parameter must be an http(s) origin such as http://127.0.0.1:5000 ` +
-          `(scheme, host and optional port; no path), not "${given}".`,
-      );
-    }
-    return url.origin;
-  }
-
-  // -- talking to the API ----------------------------------------------------------------------
-
-  class ApiError extends Error {
-    constructor(message, hint) {
-      super(message);
-      this.hint = hint || "";
-    }
-  }
-
-  async function api(base, path, options = {}) {
-    const url = new URL(path, base);
-    let response;
-    try {
-      response = await fetch(url, { ...options, headers: { Accept: "application/json", ...options.headers } });
-    } catch (err) {
-      // fetch rejects without a status for a refused connection, a CORS refusal or a CSP block;
-      // the violation event (if any) is queued as a task, so let it arrive first.
-      await new Promise((resolve) => setTimeout(resolve, 0));
-      if (blockedByPolicy !== null) {
-        throw new ApiError(
-          `This page's security policy does not allow it to call ${base}.`,
-          `Start the server that serves this page with --page-api-origins ${base}.`,
-        );
-      }
-      throw new ApiError(
-        `Could not reach the API at ${base} (${err.message}).`,
-        "Check that the API server is running at that address and that it allows this page's " +
-          `origin (${window.location.origin}) in its --cors-origins.`,
-      );
-    }
-    let body = null;
-    const type = response.headers.get("Content-Type") || "";
-    if (type.startsWith("application/json")) {
-      try {
-        body = await response.json();
-      } catch {
-        body = null;
-      }
-    }
-    if (!response.ok) {
-      const message =
-        body && typeof body.error === "string" ? body.error : `${response.status} ${response.statusText}`.trim();
-      const requestId = response.headers.get("X-Request-ID");
-      const retry = response.headers.get("Retry-After");
-      const hint = [
-        `The API answered ${response.status} to ${options.method || "GET"} ${url.pathname}.`,
-        retry ? `Try again in ${retry} s.` : "",
-        requestId ? `Request id: ${requestId}.` : "",
-      ]
-        .filter(Boolean)
-        .join(" ");
-      throw new ApiError(message, hint);
-    }
-    if (body === null) {
-      throw new ApiError(`The API at ${base} answered ${url.pathname} with something other than JSON.`);
-    }
-    return body;
-  }
-
-  /** Every item of a paginated list (the API pages by ?page=&per_page=). */
-  async function listAll(base, path, extra = "") {
-    const items = [];
-    for (let page = 1; page <= MAX_PAGES; page += 1) {
-      const body = await api(base, `${path}?page=${page}&per_page=${PER_PAGE}${extra}`);
-      items.push(...body.items);
-      if (page >= body.pagination.total_pages) break;
-    }
-    return items;
-  }
+  let apiOrigin = null; // where the API is (this page's origin, or ?api=)
 
   // -- showing things --------------------------------------------------------------------------
 
@@ -138,21 +26,11 @@
   }
 
   function showError(err) {
-    errorBox.replaceChildren();
-    const message = document.createElement("p");
-    message.textContent = err instanceof Error ? err.message : String(err);
-    errorBox.append(message);
-    if (err && err.hint) {
-      const hint = document.createElement("p");
-      hint.textContent = err.hint;
-      errorBox.append(hint);
-    }
-    errorBox.hidden = false;
+    window.Portal.showError(errorBox, err);
   }
 
   function clearError() {
-    errorBox.hidden = true;
-    errorBox.replaceChildren();
+    window.Portal.clearError(errorBox);
   }
 
   function fillSelect(select, items, placeholder, label) {
@@ -162,26 +40,48 @@
     select.disabled = items.length === 0;
   }
 
-  function describeActivity() {
-    const activity = activities.get(activitySelect.value);
-    $("activity-description").textContent = activity && activity.description ? activity.description : "";
-  }
-
-  /** The activity's launch address with group_id and session_id, or null if it is not a web URL. */
-  function launchUrl(activity, session, base) {
+  /** The activity's address as a URL: a relative url (e.g. /static/typing/) is relative to the
+   *  API's origin, since the server that answered the activity list is the one serving it. Null
+   *  when it is not an http(s) address (never a javascript: link). */
+  function activityAddress(activity) {
     let url;
     try {
-      url = new URL(activity.url, base);
+      url = new URL(activity.url, apiOrigin);
     } catch {
       return null;
     }
-    if (url.protocol !== "http:" && url.protocol !== "https:") return null; // never javascript: etc.
+    return url.protocol === "http:" || url.protocol === "https:" ? url : null;
+  }
+
+  /** Whether the activity is served by the API's own server (so it comes with it) or elsewhere. */
+  function whereItRuns(activity) {
+    const url = activityAddress(activity);
+    if (url === null) return "";
+    if (url.origin === apiOrigin) return `Comes with this server (${url.pathname}).`;
+    return (
+      `External: runs at ${url.origin}, and nothing for it is bundled with this server, ` +
+      "so it opens only if something is running there."
+    );
+  }
+
+  function describeActivity() {
+    const activity = activities.get(activitySelect.value);
+    $("activity-description").textContent = activity && activity.description ? activity.description : "";
+    $("activity-where").textContent = activity ? whereItRuns(activity) : "";
+  }
+
+  /** The activity's launch address with group_id and session_id (and api, when the activity is not
+   *  on the API's origin, so it knows where the session is), or null if it is not a web URL. */
+  function launchUrl(activity, session) {
+    const url = activityAddress(activity);
+    if (url === null) return null;
     url.searchParams.set("group_id", String(session.group_id));
     url.searchParams.set("session_id", String(session.id));
+    if (url.origin !== apiOrigin) url.searchParams.set("api", apiOrigin);
     return url;
   }
 
-  function showSession(session, base) {
+  function showSession(session) {
     const activity = activities.get(String(session.study_activity_id));
     const group = groups.get(String(session.group_id));
     $("session-id").textContent = `#${session.id}`;
@@ -193,7 +93,7 @@
     created.textContent = Number.isNaN(when.getTime()) ? session.created_at : when.toLocaleString();
     created.title = session.created_at;
     const link = $("session-link");
-    const url = activity ? launchUrl(activity, session, base) : null;
+    const url = activity ? launchUrl(activity, session) : null;
     if (url) {
       link.href = url.href;
       link.textContent = `Open ${activity.name}`;
@@ -205,6 +105,7 @@
         ? `${activity.name} has no web address to open (${activity.url}).`
         : "The activity is not in the list; reload the page.";
     }
+    $("session-where").textContent = url ? whereItRuns(activity) : "";
     sessionBox.hidden = false;
     sessionBox.focus();
   }
@@ -254,7 +155,7 @@
           study_activity_id: Number(activitySelect.value),
         }),
       });
-      showSession(body.study_session, base);
+      showSession(body.study_session);
       setStatus(`Study session ${body.study_session.id} started.`);
     } catch (err) {
       setStatus("The study session was not started.");
@@ -268,6 +169,7 @@
     let base;
     try {
       base = apiBase();
+      apiOrigin = base;
     } catch (err) {
       showError(err);
       return;

@@ -10,6 +10,7 @@ while the browser calls them. No extra Python package and no browser download ar
     await page.goto("http://127.0.0.1:8000/")
     await page.wait_for("document.title !== ''", "a title")
     await page.click("#launch")             # real mouse events at the element's centre
+    await page.type_text("taberu"); await page.press("Enter")   # real keyboard input
     png = await page.screenshot()
     await page.close(); chromium.close()
 """
@@ -42,6 +43,14 @@ FLAGS = (
     "--hide-scrollbars",
     "--window-size=1000,760",
 )
+
+
+# What Input.dispatchKeyEvent needs to press a key (a keyDown with text also types it).
+_KEYS: dict[str, dict[str, Any]] = {
+    "Enter": {"key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "text": "\r"},
+    "Tab": {"key": "Tab", "code": "Tab", "windowsVirtualKeyCode": 9},
+    "Space": {"key": " ", "code": "Space", "windowsVirtualKeyCode": 32, "text": " "},
+}
 
 
 class CDPError(Exception):
@@ -235,6 +244,26 @@ class Page:
             await self.connection.send(
                 "Input.dispatchMouseEvent", type=kind, x=box["x"], y=box["y"], button="left", clickCount=1
             )
+
+    async def type_text(self, text: str) -> None:
+        """Type ``text`` into the focused element, as a keyboard (or an input method) would."""
+        await self.connection.send("Input.insertText", text=text)
+
+    async def press(self, key: str) -> None:
+        """Press and release one key (``Enter``, ``Tab``, ``Shift+Tab``, ``Space``) on whatever has
+        the focus, as a keyboard-only user would."""
+        shift = key.startswith("Shift+")
+        name = key.removeprefix("Shift+")
+        if name not in _KEYS:
+            raise CDPError(f"no key {name!r}; known: {sorted(_KEYS)}")
+        params = {**_KEYS[name], "modifiers": 8 if shift else 0}
+        await self.connection.send("Input.dispatchKeyEvent", type="keyDown", **params)
+        params.pop("text", None)
+        await self.connection.send("Input.dispatchKeyEvent", type="keyUp", **params)
+
+    async def focused(self) -> str:
+        """The id of the element that has the focus ('' for none, or one without an id)."""
+        return await self.evaluate("document.activeElement ? document.activeElement.id : ''")
 
     async def select_option(self, selector: str, label: str) -> str:
         """Choose the option whose visible text is ``label``, as a user would (input and change

@@ -9,13 +9,18 @@ INSERT INTO groups (name) VALUES
     ('Core Adjectives'),
     ('Food and Drink');
 
+-- The Typing Tutor comes with the server (static/typing/): its url is relative, and the launch page
+-- resolves it against the API's origin, the server that serves it. The other two are external apps
+-- that are not part of this project: nothing is bundled for them, and their descriptions say so.
 INSERT INTO study_activities (name, url, thumbnail_url, description) VALUES
-    ('Typing Tutor', 'http://localhost:8081', 'http://localhost:8081/thumbnail.png',
+    ('Typing Tutor', '/static/typing/', '/static/typing/thumbnail.svg',
      'Type the romaji of each word as it appears.'),
     ('Flashcards', 'http://localhost:8082', 'http://localhost:8082/thumbnail.png',
-     'Flip a card, recall the meaning, and mark yourself right or wrong.'),
+     'Flip a card, recall the meaning, and mark yourself right or wrong. An external app, not '
+     'bundled with this server: it opens only if one runs at localhost:8082.'),
     ('Adventure MUD', 'http://localhost:8083', 'http://localhost:8083/thumbnail.png',
-     'A text adventure whose commands are the words of the group.');
+     'A text adventure whose commands are the words of the group. An external app, not bundled '
+     'with this server: it opens only if one runs at localhost:8083.');
 
 WITH inserted AS (
     INSERT INTO words (kanji, romaji, english, parts) VALUES
