@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from langportal import portaldb
-from langportal.program import parse_args
+from langportal.settings import parse_args
 
 from .helpers import FIXTURE_SQL, Db, send
 

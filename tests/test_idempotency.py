@@ -11,7 +11,7 @@ import pytest
 import tornado.httpclient
 
 from langportal.handlers import make_app
-from langportal.program import purge_idempotency_keys
+from langportal.serving import purge_idempotency_keys
 
 from .helpers import Catalog, Db, send
 
