@@ -128,3 +128,17 @@ WHERE query LIKE '%pg_sleep(2) IS NULL AS slept%' AND pid <> pg_backend_pid();
 
 -- name: sleep_seconds
 SELECT pg_sleep($1);
+
+-- name: create_limited_role
+-- A login role that may hold two connections at once (superusers are not limited), for a server
+-- process that cannot start because the database is full (tests/test_supervisor.py).
+CREATE ROLE langportal_limited LOGIN CONNECTION LIMIT 2;
+
+-- name: create_limited_database
+CREATE DATABASE langportal_limited OWNER langportal_limited;
+
+-- name: drop_limited_database
+DROP DATABASE IF EXISTS langportal_limited WITH (FORCE);
+
+-- name: drop_limited_role
+DROP ROLE IF EXISTS langportal_limited;
