@@ -42,24 +42,28 @@ def run(config: Config) -> None:
     try:
         if config.database_url:
             _serve_on(config, config.database_url, portaldb.redact(config.database_url), sockets)
-            return
-        assert config.data_dir is not None  # parse_args requires one without a database URL
-        embedded = portaldb.EmbeddedPostgres(config.data_dir)
-        check_connection_budget(config, embedded.max_connections)  # before creating it, too
-        if stop_flag.requested:
-            return
-        embedded.start()
-        try:
-            where = f"embedded PostgreSQL, data in {embedded.data_dir}"
-            if config.data_dir_default:
-                where += f": {config.data_dir_default} default data folder; --data-dir chooses another"
-            _serve_on(config, embedded.dsn, where, sockets, seed_demo=True)
-        finally:
-            embedded.stop()
+        else:
+            _serve_embedded(config, sockets)
     finally:
         for sock in sockets:
             sock.close()
     log.info("stopped")
+
+
+def _serve_embedded(config: Config, sockets: list[Any]) -> None:
+    assert config.data_dir is not None  # parse_args requires one without a database URL
+    embedded = portaldb.EmbeddedPostgres(config.data_dir)
+    check_connection_budget(config, embedded.max_connections)  # before creating it, too
+    if stop_flag.requested:
+        return
+    embedded.start()
+    try:
+        where = f"embedded PostgreSQL, data in {embedded.data_dir}"
+        if config.data_dir_default:
+            where += f": {config.data_dir_default} default data folder; --data-dir chooses another"
+        _serve_on(config, embedded.dsn, where, sockets, seed_demo=True)
+    finally:
+        embedded.stop()  # after every server process was reaped (supervise returns only then)
 
 
 def _serve_on(config: Config, dsn: str, where: str, sockets: list[Any], *, seed_demo: bool = False) -> None:
