@@ -1,12 +1,14 @@
 """The entry point in a checkout: ``python server.py [flags]`` runs the portal's API server.
 
 The program itself is the ``langportal`` package (installed by ``pip install -e .``); this file
-only starts it, exactly as the installed ``langportal`` command does.
+only starts it as the installed ``langportal`` command does, saying it runs from this checkout so
+that the embedded database keeps its data in ``./data`` here rather than in the per-user folder.
 """
 
 import sys
+from pathlib import Path
 
 from langportal.program import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(prog="server.py", checkout=Path(__file__).resolve().parent))

@@ -4,4 +4,4 @@ import sys
 
 from langportal.program import main
 
-sys.exit(main())
+sys.exit(main(prog="python -m langportal"))

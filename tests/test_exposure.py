@@ -10,7 +10,7 @@ from pathlib import Path
 
 import asyncpg
 
-from langportal.program import parse_args
+from langportal.settings import parse_args
 
 from .helpers import FIXTURE_SQL, Db, send
 

@@ -11,7 +11,7 @@ import pytest
 
 from langportal.handlers import make_app
 from langportal.handlers.page import STATIC_DIR, content_security_policy
-from langportal.program import parse_args
+from langportal.settings import parse_args
 
 from .helpers import Db, send
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from langportal.handlers import make_app
-from langportal.program import parse_args
+from langportal.settings import parse_args
 
 from .helpers import Db, History, call, send
 

@@ -147,3 +147,17 @@ UPDATE schema_migrations SET checksum = $2 WHERE version = $1;
 
 -- name: migration_checksums
 SELECT version, checksum FROM schema_migrations ORDER BY version;
+
+-- name: create_limited_role
+-- A login role that may hold two connections at once (superusers are not limited), for a server
+-- process that cannot start because the database is full (tests/test_supervisor.py).
+CREATE ROLE langportal_limited LOGIN CONNECTION LIMIT 2;
+
+-- name: create_limited_database
+CREATE DATABASE langportal_limited OWNER langportal_limited;
+
+-- name: drop_limited_database
+DROP DATABASE IF EXISTS langportal_limited WITH (FORCE);
+
+-- name: drop_limited_role
+DROP ROLE IF EXISTS langportal_limited;
