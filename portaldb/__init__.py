@@ -5,6 +5,7 @@ The lowest floor of the project: it knows nothing of HTTP.
 
 from .batch import Batcher, BatchWaitTimeout
 from .embedded import EmbeddedPostgres, EmbeddedPostgresError
+from .faults import DatabaseHealth, Fault, classify
 from .migrations import MigrationError, migrate, restore_demo
 from .pool import UNAVAILABLE_ERRORS, connection_is_suspect, create_pool, discard, redact
 from .queries import Queries
@@ -14,10 +15,13 @@ __all__ = [
     "UNAVAILABLE_ERRORS",
     "BatchWaitTimeout",
     "Batcher",
+    "DatabaseHealth",
     "EmbeddedPostgres",
     "EmbeddedPostgresError",
+    "Fault",
     "MigrationError",
     "Queries",
+    "classify",
     "connection_is_suspect",
     "create_pool",
     "discard",
