@@ -373,6 +373,7 @@ def run(config: Config) -> None:
     try:
         if embedded is not None:
             embedded.start()
+            portaldb.watch(embedded)  # issue 13: restarts it after a crash; embedded.stop() ends it
             dsn = embedded.dsn
         else:
             dsn = config.database_url

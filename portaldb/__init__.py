@@ -10,6 +10,7 @@ from .migrations import MigrationError, migrate, restore_demo
 from .pool import UNAVAILABLE_ERRORS, connection_is_suspect, create_pool, discard, redact
 from .queries import Queries
 from .queries import load as load_queries
+from .watchdog import Watchdog, watch
 
 __all__ = [
     "UNAVAILABLE_ERRORS",
@@ -21,6 +22,7 @@ __all__ = [
     "Fault",
     "MigrationError",
     "Queries",
+    "Watchdog",
     "classify",
     "connection_is_suspect",
     "create_pool",
@@ -29,4 +31,5 @@ __all__ = [
     "migrate",
     "redact",
     "restore_demo",
+    "watch",
 ]
