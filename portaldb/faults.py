@@ -6,9 +6,10 @@ it is down, restarting, unreachable or too busy. Such a request is answered 503 
 the fault's message; anything else is not a fault (a bug is still a 500).
 
 :class:`DatabaseHealth` turns a stream of refused requests into *episodes*: the first refusal logs
-one line naming the cause, the first success afterwards logs one line with the number of requests
-refused, and nothing is logged per request in between. A resource fault (a full disk, no memory, a
-configured limit) is ended only by a successful write: reads keep working on a full disk.
+one line naming the cause; the first success after a second without refusals logs one line with
+the number of requests refused; nothing is logged per request in between. A resource fault (a full
+disk, no memory, a configured limit) is ended only by a successful write: reads keep working on a
+full disk.
 """
 
 from __future__ import annotations
@@ -112,6 +113,7 @@ class _Episode:
     opened: float
     refused: int = 0
     reminded: float = 0.0
+    last_refused: float = 0.0
 
 
 class DatabaseHealth:
@@ -124,10 +126,12 @@ class DatabaseHealth:
         logger: logging.Logger = log,
         clock: Callable[[], float] = time.monotonic,
         remind_every: float = 60.0,
+        settle: float = 1.0,
     ) -> None:
         self._log = logger
         self._clock = clock
         self._remind_every = remind_every
+        self._settle = settle
         self._episode: _Episode | None = None
         self._closed_at = float("-inf")
         self.episodes = 0  # how many have opened, for tests and curiosity
@@ -150,7 +154,7 @@ class DatabaseHealth:
             if started is not None and started < self._closed_at:
                 self._log.debug("a request begun before the recovery failed late: %s", describe(exc))
                 return
-            self._episode = _Episode(fault, opened=now, refused=1, reminded=now)
+            self._episode = _Episode(fault, opened=now, refused=1, reminded=now, last_refused=now)
             self.episodes += 1
             self._log.warning(
                 "database trouble: %s (%s); answering 503 with Retry-After until it is over",
@@ -159,6 +163,7 @@ class DatabaseHealth:
             )
             return
         episode.refused += 1
+        episode.last_refused = now
         if fault is not episode.fault and fault is not BUSY:
             # busy (timeouts) often trails an outage; it does not change what is wrong
             episode.fault = fault
@@ -179,18 +184,22 @@ class DatabaseHealth:
             )
 
     def succeeded(self, *, write: bool) -> None:
-        """A statement succeeded (``write``: one that stored something). Ends the episode open, if
-        the success shows it is over: any success ends an outage, only a write ends a full disk."""
+        """A statement succeeded (``write``: one that stored something). Ends the episode open if
+        the success shows it is over: any success ends an outage, only a write ends a full disk;
+        and no request was refused for ``settle`` seconds. (On a full disk some writes succeed
+        now and then, in room an aborted insert left in a table's pages: that does not end it.)"""
         episode = self._episode
         if episode is None or (episode.fault.writes_only and not write):
             return
         now = self._clock()
+        if now - episode.last_refused < self._settle:
+            return
         self._episode = None
         self._closed_at = now
         self._log.warning(
-            "database recovered after %d refused request%s (%.1f s: %s)",
+            "database recovered after %d refused request%s (refused for %.1f s: %s)",
             episode.refused,
             "" if episode.refused == 1 else "s",
-            now - episode.opened,
+            episode.last_refused - episode.opened,
             episode.fault.cause,
         )

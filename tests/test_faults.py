@@ -9,6 +9,7 @@ tests/test_disk_full.py fills a real disk.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -103,11 +104,29 @@ def test_one_line_per_episode_with_the_count(health, caplog):
     tracker.succeeded(write=True)
     assert tracker.failing is None
     assert lines(caplog)[1:] == [
-        "database recovered after 500 refused requests (6.0 s: the database's disk is full)"
+        "database recovered after 500 refused requests (refused for 5.0 s: the database's disk is full)"
     ]
     tracker.succeeded(write=True)
     assert len(lines(caplog)) == 2  # nothing more to say
     assert tracker.episodes == 1
+
+
+def test_writes_that_succeed_now_and_then_do_not_end_an_episode(health, caplog):
+    """On a full disk an insert succeeds now and then (in room an aborted one left): the episode
+    ends only once a write succeeds after a second without refusals, and is logged once."""
+    tracker, clock = health
+    for _ in range(20):
+        tracker.refused(faults.DISK_FULL, asyncpg.DiskFullError("full"), started=clock.now)
+        clock.now += 0.1
+        tracker.succeeded(write=True)
+        clock.now += 0.1
+    assert tracker.failing is faults.DISK_FULL
+    clock.now += 1
+    tracker.succeeded(write=True)
+    assert tracker.failing is None
+    assert tracker.episodes == 1
+    assert len(lines(caplog)) == 2
+    assert lines(caplog)[1].startswith("database recovered after 20 refused requests (refused for 3.8 s")
 
 
 def test_an_outage_ends_at_the_first_success_and_late_failures_open_nothing(health, caplog):
@@ -218,6 +237,7 @@ async def test_resource_faults_are_503_once_logged_and_readyz_follows(
     assert f"Error: {message})" in trouble_lines(caplog)[0]  # what the database said, one line
 
     await fault(None)
+    await asyncio.sleep(1.05)  # a second without refusals: the next success ends the episode
     created = await send(http_server_client, "POST", "/api/study_sessions", VALID)
     assert created.status == 201
     assert (await send(http_server_client, "GET", "/readyz")).status == 200
@@ -235,6 +255,9 @@ async def test_readyz_alone_ends_the_episode(http_server_client, fault, catalog:
     assert (await send(http_server_client, "POST", "/api/study_sessions", VALID)).status == 503
     assert (await send(http_server_client, "GET", "/readyz")).status == 503
     await fault(None)
+    assert (await send(http_server_client, "GET", "/readyz")).status == 200  # ready at once
+    assert len(trouble_lines(caplog)) == 1  # the episode ends after a second without refusals
+    await asyncio.sleep(1.05)
     assert (await send(http_server_client, "GET", "/readyz")).status == 200
     assert trouble_lines(caplog)[-1].startswith("database recovered after 2 refused requests")
 
