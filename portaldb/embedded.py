@@ -159,10 +159,16 @@ class EmbeddedPostgres:
         full; the caller retries.
         """
         try:
+            logged = self.log_file.stat().st_size
+        except OSError:
+            logged = 0
+        try:
             self._pg_ctl("start", "-w", "-t", "60", "-l", str(self.log_file), "-o", self._server_options())
-        except EmbeddedPostgresError as exc:
-            problem = self.last_log_problem()
-            raise EmbeddedPostgresError(f"{exc} ({problem})" if problem else str(exc)) from None
+        except EmbeddedPostgresError:
+            problem = self.last_log_problem(since=logged)
+            if problem is None:
+                raise
+            raise EmbeddedPostgresError(f"{problem} (its log: {self.log_file})") from None
         self._started = True
 
     def forget_dead_postmaster(self, pid: int) -> None:
@@ -179,16 +185,26 @@ class EmbeddedPostgres:
                 if lock_file.read_text().split("\n", 1)[0].strip() == str(pid):
                     lock_file.unlink()
 
-    def last_log_problem(self) -> str | None:
-        """The last FATAL or PANIC line of the server's log, if any (from its last 64 KiB)."""
+    def last_log_problem(self, since: int = 0) -> str | None:
+        """The server's own last FATAL or PANIC line written to its log after byte ``since`` (at
+        most 64 KiB back), if any; the refusals of clients connecting meanwhile are left out."""
         try:
             with self.log_file.open("rb") as log_file:
-                log_file.seek(max(0, log_file.seek(0, os.SEEK_END) - 65536))
+                log_file.seek(max(since, log_file.seek(0, os.SEEK_END) - 65536))
                 tail = log_file.read().decode(errors="replace")
         except OSError:
             return None
-        problems = [line for line in tail.splitlines() if " FATAL: " in line or " PANIC: " in line]
-        return problems[-1].split(" ", 3)[-1].strip() if problems else None
+        problems = [
+            line
+            for line in tail.splitlines()
+            if (" FATAL: " in line or " PANIC: " in line)
+            and not any(refusal in line for refusal in _CLIENT_REFUSALS)
+        ]
+        if not problems:
+            return None
+        # "2026-11-27 02:12:50.217 UTC [8975] FATAL:  could not ..." -> "FATAL: could not ..."
+        level, _, message = problems[-1].partition("] ")[2].partition(":")
+        return f"{level}: {message.strip()}"
 
     def _stop_watchdog(self) -> None:
         if self.watchdog is not None:
@@ -368,6 +384,15 @@ class EmbeddedPostgres:
                 f"{output.strip().splitlines()[-1] if output.strip() else 'no output'}"
             )
         return result
+
+
+# What the server answers clients that connect while it starts or stops (issue 13): not its problem.
+_CLIENT_REFUSALS = (
+    "the database system is starting up",
+    "the database system is not yet accepting connections",
+    "the database system is shutting down",
+    "Consistent recovery state",
+)
 
 
 def process_alive(pid: int) -> bool:

@@ -24,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import asyncpg
 import pytest
 import tornado.httpclient
 
@@ -31,6 +32,7 @@ from langportal import portaldb
 
 from .dbload import Load, stored_ids
 from .servers import Server
+from .test_faults import FAULT_SQL
 
 pytestmark = pytest.mark.slow
 
@@ -172,6 +174,85 @@ def test_disk_full_under_load(io_loop, small_disk, unused_port):
         assert len(recovered) == 1, log[-6000:]
         assert int(recovered[0]) == refused + 1  # the clients' 503s and the readiness probe's
         assert "exited unexpectedly" not in log  # no PANIC: the WAL had room
+        assert "Traceback" not in log
+        assert "No such process" not in log
+    finally:
+        server.kill()
+
+
+def test_disk_full_past_the_wal_panics_and_the_database_comes_back(io_loop, small_disk, unused_port):
+    """When the full disk cannot take a new WAL segment, PostgreSQL PANICs and stops; it cannot
+    start again until there is room (its own FATAL line says why, and the restarts back off);
+    once space is freed it comes back by itself. Meanwhile only 503s, every 201 kept."""
+    server = Server(
+        "--port", str(unused_port), "--data-dir", str(small_disk),
+        "--pool-timeout", "2", "--statement-timeout", "2",
+    )  # fmt: skip
+    try:
+        server.wait_for("listening on")
+        dsn = portaldb.EmbeddedPostgres(small_disk).dsn
+        load = Load(f"http://127.0.0.1:{unused_port}/api/study_sessions")
+        timeline: dict[str, float] = {}
+        answers: dict[str, tuple[int, dict]] = {}
+
+        async def scenario() -> None:
+            running = asyncio.ensure_future(load.run(deadline=time.monotonic() + 45))
+            await asyncio.sleep(1.5)
+            assert load.created(), "no 201 before the disk filled"
+            balloon = await asyncio.to_thread(fill, small_disk)
+            conn = await asyncpg.connect(dsn)
+            try:
+                await conn.fetchval(FAULT_SQL.switch_wal)  # the next WAL record needs a new segment
+            finally:
+                await conn.close()
+            timeline["kill"] = time.monotonic()
+            await asyncio.to_thread(server.wait_for, "exited unexpectedly", 15)
+            # two restarts failed for want of room: the next comes 1 s after the last
+            await asyncio.to_thread(server.wait_for, r"keeps failing \(3 crashes", 20)
+            answers["ready_down"] = await readyz(unused_port)
+            balloon.unlink()
+            timeline["freed"] = time.monotonic()
+            while time.monotonic() - timeline["freed"] < 15:
+                if any(r.status == 201 and r.started > timeline["freed"] for r in load.requests):
+                    break
+                await asyncio.sleep(0.05)
+            timeline["back"] = min(
+                (r.ended for r in load.requests if r.status == 201 and r.started > timeline["freed"]),
+                default=float("inf"),
+            )
+            await asyncio.sleep(1)
+            load.stop.set()
+            await running
+            answers["ready_after"] = await readyz(unused_port)
+
+        io_loop.run_sync(scenario, timeout=120)
+        rows = io_loop.run_sync(lambda: stored_ids(dsn))
+        statuses = load.statuses()
+        created = load.created()
+        unsure = [r for r in load.requests if r.status != 201 and r.ended > timeline["kill"]]
+        unsure = [r for r in unsure if r.started < timeline["back"]]
+        server.process.send_signal(signal.SIGTERM)
+        code, log = server.finish()
+        print(
+            f"\ndisk full past the WAL: statuses {statuses}, 201s {len(created)}, rows {len(rows)}, "
+            f"lost {len(created - rows)}, rows without a 201 {len(rows - created)} (failed "
+            f"while it was down: {len(unsure)}), first 201 "
+            f"{timeline['back'] - timeline['freed']:.2f} s after the space was freed"
+        )
+        print("\n".join(line for line in log.splitlines() if " portaldb." in line))
+        assert code == 0, log
+        assert 500 not in statuses, log[-6000:]
+        assert set(statuses) <= {201, 503}, statuses
+        assert load.missing_retry_after == 0
+        assert answers["ready_down"][0] == 503
+        assert timeline["back"] - timeline["freed"] < 6, log[-6000:]
+        assert answers["ready_after"] == (200, {"status": "ready"})
+        assert created <= rows
+        assert len(rows - created) <= len(unsure)
+        assert log.count("exited unexpectedly") == 1, log
+        assert log.count("the embedded PostgreSQL is back") == 1, log
+        # why it cannot start, in PostgreSQL's own words
+        assert 'could not restart the embedded PostgreSQL: FATAL: could not write to file "pg_wal/' in log
         assert "Traceback" not in log
         assert "No such process" not in log
     finally:

@@ -43,3 +43,7 @@ INSERT INTO test_fault (sqlstate, message) VALUES ($1, $2);
 
 -- name: clear_fault
 DELETE FROM test_fault;
+
+-- name: switch_wal
+-- Start a new WAL segment (tests/test_disk_full.py: on a full disk it cannot be created).
+SELECT pg_switch_wal();
