@@ -158,6 +158,9 @@ class EmbeddedPostgres:
         the dead server still hold its shared memory (they exit once they notice) or the disk is
         full; the caller retries.
         """
+        dead = self.postmaster_pid()
+        if dead is not None:
+            self.forget_dead_postmaster(dead)  # a zombie's lock files would stop the start
         try:
             logged = self.log_file.stat().st_size
         except OSError:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -159,3 +160,37 @@ def test_repeated_crashes_back_off_and_sigterm_stops_cleanly(io_loop, data_dir, 
     assert "had already exited" in log or log.count("the embedded PostgreSQL is back") == 3, log
     assert not portaldb.EmbeddedPostgres(data_dir).is_running()
     assert "stopped" in log
+
+
+def test_a_database_given_by_url_is_reported_not_managed(io_loop, data_dir, start_server, unused_port):
+    """With --database-url the server does not own the database: when it dies the server answers
+    503, says so once, and recovers when someone else brings it back; it never restarts it."""
+    theirs = tempfile.mkdtemp(prefix="langportal-theirs-")
+    database = portaldb.EmbeddedPostgres(theirs)
+    database.start()
+    try:
+        server = start_server("--database-url", database.dsn, "--seed-demo")
+        server.wait_for("listening on")
+        assert io_loop.run_sync(lambda: get(unused_port, "/readyz")) == 200
+        os.kill(database.postmaster_pid(), signal.SIGKILL)
+        time.sleep(1)
+        codes = [io_loop.run_sync(lambda: get(unused_port, "/readyz")) for _ in range(5)]
+        assert codes == [503] * 5
+        assert not database.is_running()  # nobody restarted it
+        database.restart_after_crash()  # its owner brings it back
+        deadline = time.monotonic() + 10
+        while io_loop.run_sync(lambda: get(unused_port, "/readyz")) != 200:
+            assert time.monotonic() < deadline, server.output
+            time.sleep(0.1)
+        time.sleep(1.1)  # a second without refusals: the next success ends the episode
+        assert io_loop.run_sync(lambda: get(unused_port, "/readyz")) == 200
+        server.process.send_signal(signal.SIGTERM)
+        code, log = server.finish()
+    finally:
+        database.stop()
+        shutil.rmtree(theirs, ignore_errors=True)
+    assert code == 0, log
+    assert "exited unexpectedly" not in log
+    assert log.count("database trouble: the database is down, restarting or unreachable") == 1, log
+    assert re.search(r"database recovered after \d+ refused requests", log), log
+    assert "Traceback" not in log
