@@ -167,12 +167,20 @@ class EmbeddedPostgres:
             logged = 0
         try:
             self._pg_ctl("start", "-w", "-t", "60", "-l", str(self.log_file), "-o", self._server_options())
-        except EmbeddedPostgresError:
+        except EmbeddedPostgresError as exc:
             problem = self.last_log_problem(since=logged)
-            if problem is None:
-                raise
-            raise EmbeddedPostgresError(f"{problem} (its log: {self.log_file})") from None
+            message = f"{problem} (its log: {self.log_file})" if problem else str(exc)
+            if self._free_bytes() < 1 << 20:  # then the log may not even have the reason
+                message += f"; the disk of {self.data_dir} is full: free space there"
+            raise EmbeddedPostgresError(message) from None
         self._started = True
+
+    def _free_bytes(self) -> int:
+        try:
+            stat = os.statvfs(self.pgdata)
+        except OSError:
+            return 1 << 62  # unknown: say nothing about it
+        return stat.f_bavail * stat.f_frsize
 
     def forget_dead_postmaster(self, pid: int) -> None:
         """Remove the lock files (``postmaster.pid``, the socket's ``.lock``) that name ``pid`` if
