@@ -71,6 +71,7 @@ class PortalApplication(tornado.web.Application):
         self._idle = asyncio.Event()
         self._idle.set()
         self._batchers: dict[str, portaldb.Batcher] = {}
+        self.health = portaldb.DatabaseHealth()  # issue 13: episodes of database faults, for the log
 
     def batcher(self, query: str) -> portaldb.Batcher:
         """The group-commit runner of one batched statement from ``sql/queries``, made on first use."""

@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,7 @@ import asyncpg
 import tornado.web
 from tornado import httputil
 
-from ..portaldb import connection_is_suspect, discard, is_unavailable
+from ..portaldb import Fault, classify, connection_is_suspect, discard
 from .answers import Answer, APIError, encode_json, not_found
 from .json_body import BodyBuffer
 from .validation import error_details
@@ -148,28 +149,30 @@ class APIHandler(tornado.web.RequestHandler):
                         if isinstance(exc, asyncio.CancelledError) or connection_is_suspect(exc):
                             discard(conn)  # never back into the pool: a fresh one replaces it
                         raise
-        except Exception as exc:
-            if is_unavailable(exc):
-                raise self._unavailable(exc) from None
-            raise  # a bug: answered 500 with the request id, the connection kept
+        except Exception as exc:  # a database fault (portaldb/faults.py) is a 503; a bug a 500
+            if (fault := classify(exc)) is None:
+                raise
+            raise self._unavailable(exc, fault) from None
+        self.application.health.succeeded(write=self.request.method not in ("GET", "HEAD"))
 
-    def _unavailable(self, exc: BaseException) -> APIError:
-        log.warning("request %s: database unavailable: %r", self.request_id, exc)
-        return APIError(
-            503,
-            "the database is unavailable or busy; retry shortly",
-            headers={"Retry-After": str(self.application.config.retry_after)},
-        )
+    def _unavailable(self, exc: Exception, fault: Fault) -> APIError:
+        """A database fault is a 503 saying what is wrong, with Retry-After, logged once
+        per episode (portaldb/faults.py), not once per request."""
+        started = time.monotonic() - self.request.request_time()
+        self.application.health.refused(fault, exc, started=started)
+        return APIError(503, fault.message, headers={"Retry-After": str(self.application.config.retry_after)})
 
     async def fetchrow_batched(self, query: str, *args: Any) -> Any:
         """This request's row of a batched statement (see portaldb/batch.py): concurrent requests
         share one round trip. Database trouble is answered 503, as in :meth:`connection`."""
         try:
-            return await self.application.batcher(query).fetchrow(*args)
-        except Exception as exc:
-            if is_unavailable(exc):
-                raise self._unavailable(exc) from None
-            raise
+            row = await self.application.batcher(query).fetchrow(*args)
+        except Exception as exc:  # a database fault (portaldb/faults.py) is a 503; a bug a 500
+            if (fault := classify(exc)) is None:
+                raise
+            raise self._unavailable(exc, fault) from None
+        self.application.health.succeeded(write=True)  # batched statements write
+        return row
 
     async def fetchrow(self, query: str, *args: Any) -> Any:
         """Run one named statement from ``sql/queries``; its first row (or None)."""

@@ -1,4 +1,5 @@
-"""GET /healthz (liveness: the process answers) and GET /readyz (readiness: the database answers).
+"""GET /healthz (liveness: the process answers) and GET /readyz (readiness: the database answers
+and can store data).
 
 Neither is under /api: they are for load balancers and orchestrators, not the frontend.
 """
@@ -15,5 +16,18 @@ class LivenessHandler(APIHandler):
 
 class ReadinessHandler(APIHandler):
     async def get(self) -> None:
-        await self.fetchrow("ping")  # 503 with Retry-After when the database cannot answer
+        """200 when a write would succeed now; else 503 with Retry-After saying what is wrong
+        (the database is down or restarting, its disk is full, ...).
+
+        A database that answers reads but cannot write (a full disk) is not ready: the probe is a
+        write, rolled back. Its success also ends an episode of database faults in the log.
+        """
+        async with self.connection() as conn:
+            probe = conn.transaction()
+            await probe.start()
+            try:
+                await conn.execute(self.application.queries.readiness_write_probe)
+            finally:
+                await probe.rollback()
+        self.application.health.succeeded(write=True)
         self.write_json(200, {"status": "ready"})

@@ -58,6 +58,7 @@ def _serve_embedded(config: Config, sockets: list[Any]) -> None:
         return
     embedded.start()
     try:
+        portaldb.watch(embedded)  # restarts it after a crash; embedded.stop() ends the watch
         where = f"embedded PostgreSQL, data in {embedded.data_dir}"
         if config.data_dir_default:
             where += f": {config.data_dir_default} default data folder; --data-dir chooses another"

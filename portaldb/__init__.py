@@ -5,20 +5,26 @@ The lowest floor of the project: it knows nothing of HTTP.
 
 from .batch import Batcher, BatchWaitTimeout
 from .embedded import EmbeddedPostgres, EmbeddedPostgresError
+from .faults import DatabaseHealth, Fault, classify
 from .idempotency import purge_idempotency_keys
 from .migrations import MigrationError, migrate, restore_demo
 from .pool import UNAVAILABLE_ERRORS, connection_is_suspect, create_pool, discard, is_unavailable, redact
 from .queries import Queries
 from .queries import load as load_queries
+from .watchdog import Watchdog, watch
 
 __all__ = [
     "UNAVAILABLE_ERRORS",
     "BatchWaitTimeout",
     "Batcher",
+    "DatabaseHealth",
     "EmbeddedPostgres",
     "EmbeddedPostgresError",
+    "Fault",
     "MigrationError",
     "Queries",
+    "Watchdog",
+    "classify",
     "connection_is_suspect",
     "create_pool",
     "discard",
@@ -28,4 +34,5 @@ __all__ = [
     "purge_idempotency_keys",
     "redact",
     "restore_demo",
+    "watch",
 ]
