@@ -1,21 +1,39 @@
-"""Latency of the list and statistics endpoints over a large history (1,000,000 reviews).
+"""Every GET endpoint, and the frontend-like mix, over a large history (1M sessions, 10M reviews).
 
     python bench/list_endpoints.py                    # embedded PostgreSQL in a temporary folder
+    python bench/list_endpoints.py --small            # 100,000 sessions and 1,000,000 reviews
     DATABASE_URL=postgresql://... python bench/list_endpoints.py --wipe   # your own database
+    DATABASE_URL=postgresql://... python bench/list_endpoints.py --wipe --reuse   # keep its history
 
-It loads the demo data, adds --sessions study sessions and --reviews reviews with generate_series
-(bench/load.sql), serves the application in-process (server.make_app on a local port), and
-requests each endpoint --requests times, one at a time, after a few warm-up requests. It prints
-p50/p99/max per endpoint. With DATABASE_URL every row of that database is replaced, hence --wipe.
+It brings the schema up to date, loads the demo data and adds --sessions study sessions and
+--reviews reviews with generate_series (bench/load.sql); with --reuse a database that already
+holds at least that history is kept as it is. Then:
+
+1. **GET latency, one client**: the application in-process (make_app on a local port), each
+   endpoint requested --requests times one after the other after --warmup untimed ones; p50, p99
+   and max per endpoint, against the issue's targets (p50 < 5 ms, p99 < 20 ms).
+2. **The mix** (unless --no-mix): ``python server.py --processes 2`` on that database, then wrk
+   with 256 connections for --duration seconds each: POST /api/study_sessions alone
+   (bench/post_session.lua) and the mix (bench/mix.lua: 70% POST sessions, 20% POST reviews, 5%
+   GET /api/study_sessions?per_page=10, 5% GET quick_stats), alternating (POST, mix, POST, ...,
+   --rounds mix runs): the mix's mean throughput against the POST-only runs' mean (target >=
+   0.80), its timeouts (0), its non-2xx answers (0) and its p99 (< 100 ms).
+
+With DATABASE_URL every row of the portal's tables in that database is replaced, hence --wipe.
+Every load run is bounded by --duration; the server is stopped (SIGTERM) at the end, on errors too.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
+import signal
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,30 +44,37 @@ import tornado.httpclient
 import tornado.httpserver
 import tornado.netutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-from langportal import portaldb
-from langportal.handlers import make_app
-from langportal.portaldb.queries import Queries, parse
+from langportal import portaldb  # noqa: E402
+from langportal.handlers import make_app  # noqa: E402
+from langportal.portaldb.queries import Queries, parse  # noqa: E402
 
 LOAD_SQL = Queries(parse((Path(__file__).parent / "load.sql").read_text(encoding="utf-8"), "load.sql"))
 
+# {gid}, {aid}, {sid} and {wid} are filled with ids that exist in the loaded history.
 ENDPOINTS = [
-    "/api/study_sessions",
+    "/api/study_sessions?per_page=5",
+    "/api/study_sessions?per_page=10",
     "/api/study_sessions?page=50",
-    "/api/groups/1/study_sessions",
-    "/api/study_activities/1/study_sessions",
-    "/api/study_sessions/1",
-    "/api/study_sessions/1/words",
-    "/api/words",
-    "/api/words?sort_by=wrong_count&order=desc",
-    "/api/groups/1/words",
-    "/api/words/1",
+    "/api/study_sessions?page=1000&per_page=100",
+    "/api/groups/{gid}/study_sessions?per_page=5",
+    "/api/study_activities/{aid}/study_sessions?per_page=5",
+    "/api/study_sessions/{sid}",
+    "/api/study_sessions/{sid}/words",
+    "/api/words?per_page=20",
+    "/api/words?per_page=20&sort_by=wrong_count&order=desc",
+    "/api/groups/{gid}/words?per_page=20",
+    "/api/words/{wid}",
     "/api/groups",
+    "/api/groups/{gid}",
+    "/api/study_activities",
     "/api/dashboard/last_study_session",
     "/api/dashboard/study_progress",
     "/api/dashboard/quick_stats",
 ]
+P50_TARGET_MS, P99_TARGET_MS = 5.0, 20.0
 
 
 def percentile(samples: list[float], fraction: float) -> float:
@@ -57,24 +82,31 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-async def load(dsn: str, sessions: int, reviews: int) -> None:
+async def load(dsn: str, sessions: int, reviews: int, reuse: bool) -> dict[str, int]:
     conn = await asyncpg.connect(dsn)  # no statement timeout: the bulk load takes a while
     try:
         queries = portaldb.load_queries()
         await portaldb.migrate(conn, queries)
-        await portaldb.restore_demo(conn, queries)
+        held = await conn.fetchrow(LOAD_SQL.history_size)
+        if reuse and held["sessions"] >= sessions and held["reviews"] >= reviews:
+            print(f"reusing the history there: {held['sessions']:,} sessions, {held['reviews']:,} reviews")
+        else:
+            await portaldb.restore_demo(conn, queries)
+            started = time.perf_counter()
+            await conn.execute(LOAD_SQL.load_sessions, sessions)
+            print(f"loaded {sessions:,} sessions in {time.perf_counter() - started:.1f} s", flush=True)
+            started = time.perf_counter()
+            await conn.execute(LOAD_SQL.load_reviews, reviews)
+            print(f"loaded {reviews:,} reviews in {time.perf_counter() - started:.1f} s", flush=True)
         started = time.perf_counter()
-        await conn.execute(LOAD_SQL.load_sessions, sessions)
-        await conn.execute(LOAD_SQL.load_reviews, reviews)
         await conn.execute(LOAD_SQL.analyze)
-        print(
-            f"loaded {sessions:,} sessions and {reviews:,} reviews in {time.perf_counter() - started:.1f} s"
-        )
+        print(f"VACUUM ANALYZE in {time.perf_counter() - started:.1f} s", flush=True)
+        return dict(await conn.fetchrow(LOAD_SQL.bench_ids))
     finally:
         await conn.close()
 
 
-async def measure(dsn: str, requests: int, warmup: int) -> None:
+async def measure(dsn: str, ids: dict[str, int], requests: int, warmup: int) -> list[dict]:
     pool = await portaldb.create_pool(dsn, min_size=2, max_size=4, connect_timeout=10, statement_timeout=30)
     app = make_app(pool)
     sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
@@ -82,26 +114,118 @@ async def measure(dsn: str, requests: int, warmup: int) -> None:
     server.add_sockets(sockets)
     base = f"http://127.0.0.1:{sockets[0].getsockname()[1]}"
     client = tornado.httpclient.AsyncHTTPClient(force_instance=True)
+    results = []
     try:
-        print(f"{'endpoint':48} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}  bytes")
-        for path in ENDPOINTS:
+        print(f"\n{'GET (one client)':56} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}  bytes")
+        paths = [template.format(**ids) for template in ENDPOINTS]
+        paths.append("cursor walk: /api/study_sessions?per_page=100 -> next_cursor")
+        for path in paths:
             samples = []
+            cursor_walk = path.startswith("cursor walk")
+            next_path = "/api/study_sessions?per_page=100"
             for i in range(warmup + requests):
                 started = time.perf_counter()
-                response = await client.fetch(base + path, raise_error=False)
+                response = await client.fetch(base + (next_path if cursor_walk else path), raise_error=False)
                 elapsed = 1000 * (time.perf_counter() - started)
                 if response.code != 200:
                     raise SystemExit(f"{path} answered {response.code}: {response.body[:200]!r}")
+                if cursor_walk:
+                    cursor = json.loads(response.body)["pagination"].get("next_cursor")
+                    if cursor is None:
+                        break  # a server without cursors (the code before issue 12): no row
+                    next_path = f"/api/study_sessions?per_page=100&cursor={cursor}"
                 if i >= warmup:
                     samples.append(elapsed)
-            print(
-                f"{path:48} {statistics.median(samples):8.1f} {percentile(samples, 0.99):8.1f} "
-                f"{max(samples):8.1f}  {len(response.body)}"
-            )
+            if not samples:
+                continue
+            p50, p99 = statistics.median(samples), percentile(samples, 0.99)
+            flag = "" if p50 < P50_TARGET_MS and p99 < P99_TARGET_MS else "  <- over target"
+            print(f"{path:56} {p50:7.1f} {p99:7.1f} {max(samples):7.1f}  {len(response.body)}{flag}")
+            results.append({"path": path, "p50_ms": p50, "p99_ms": p99, "max_ms": max(samples)})
     finally:
         client.close()
         server.stop()
         await pool.close()
+    return results
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wrk(script: str, url: str, args: list[str], connections: int, duration: int) -> dict:
+    command = [
+        "wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s",
+        str(Path(__file__).parent / script), url, "--", *args,
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60, check=True)
+    for line in done.stdout.splitlines():
+        if line.startswith("BENCH_RESULT "):
+            result = json.loads(line.removeprefix("BENCH_RESULT "))
+            result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+            return result
+    raise SystemExit(f"wrk printed no BENCH_RESULT line:\n{done.stdout}\n{done.stderr}")
+
+
+def describe(name: str, result: dict) -> str:
+    statuses = result["statuses"]
+    non_2xx = sum(count for status, count in statuses.items() if not status.startswith("2"))
+    p = result["latency_us"]["percentiles"]
+    shown = {k: ("timeout" if v < 0 else f"{v / 1000:.1f}") for k, v in p.items()}
+    return (
+        f"{name:10} {result['rps']:8.0f} req/s  p50 {shown['50']} ms  p99 {shown['99']} ms  "
+        f"timeouts {result['errors']['timeout']}  non-2xx {non_2xx}  statuses {statuses}"
+    )
+
+
+def mix(dsn: str, ids: dict[str, int], duration: int, connections: int, rounds: int) -> dict:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install -y wrk (or run with --no-mix)")
+    port = free_port()
+    command = [
+        sys.executable, str(ROOT / "server.py"), "--host", "127.0.0.1", "--port", str(port),
+        "--database-url", dsn, "--processes", "2", "--log-level", "WARNING",
+    ]  # fmt: skip
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"server.py did not start:\n{server.stderr.read()}") from None
+                time.sleep(0.2)
+        url = f"http://127.0.0.1:{port}"
+        post_args = [str(ids["groups"]), str(ids["activities"])]
+        mix_args = [*post_args, str(ids["words"]), str(ids["first_session"]), str(ids["last_session"])]
+        print(f"\nwrk, {connections} connections, {duration} s each, server.py --processes 2")
+        wrk("post_session.lua", url + "/api/study_sessions", post_args, 64, 3)  # warm-up, not counted
+        runs: dict[str, list[dict]] = {"POST only": [], "mix": []}
+        post = ("POST only", "post_session.lua", url + "/api/study_sessions", post_args)
+        order = [post, *[("mix", "mix.lua", url, mix_args), post] * rounds]
+        for name, script, target, args in order:  # alternating, so drift hits both alike
+            runs[name].append(wrk(script, target, args, connections, duration))
+            print(describe(name, runs[name][-1]), flush=True)
+        post_only = statistics.mean(r["rps"] for r in runs["POST only"])
+        mixed = statistics.mean(r["rps"] for r in runs["mix"])
+        ratio = mixed / post_only
+        print(
+            f"mix {mixed:.0f} req/s / POST-only {post_only:.0f} req/s (means of the runs above): "
+            f"{ratio:.2f} (target >= 0.80)"
+        )
+        report = {"runs": runs, "ratio": ratio}
+        return report
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -115,8 +239,17 @@ async def run(args: argparse.Namespace) -> None:
         await asyncio.to_thread(embedded.start)
         dsn = embedded.dsn
     try:
-        await load(dsn, args.sessions, args.reviews)
-        await measure(dsn, args.requests, args.warmup)
+        sessions, reviews = (100_000, 1_000_000) if args.small else (args.sessions, args.reviews)
+        ids = await load(dsn, sessions, reviews, args.reuse)
+        report = {"sessions": sessions, "reviews": reviews}
+        report["get"] = await measure(dsn, ids, args.requests, args.warmup)
+        if not args.no_mix:
+            report["wrk"] = await asyncio.to_thread(
+                mix, dsn, ids, args.duration, args.connections, args.rounds
+            )
+        if args.json:
+            text = json.dumps(report, indent=2) + "\n"
+            await asyncio.to_thread(Path(args.json).write_text, text, encoding="utf-8")
     finally:
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
@@ -125,10 +258,19 @@ async def run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sessions", type=int, default=10_000, help="study sessions to add (10,000)")
-    parser.add_argument("--reviews", type=int, default=1_000_000, help="reviews to add (1,000,000)")
-    parser.add_argument("--requests", type=int, default=50, help="timed requests per endpoint (50)")
-    parser.add_argument("--warmup", type=int, default=5, help="untimed requests first (5)")
+    parser.add_argument("--sessions", type=int, default=1_000_000, help="study sessions to add (1,000,000)")
+    parser.add_argument("--reviews", type=int, default=10_000_000, help="reviews to add (10,000,000)")
+    parser.add_argument("--small", action="store_true", help="100,000 sessions and 1,000,000 reviews instead")
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep a database that holds that history already"
+    )
+    parser.add_argument("--requests", type=int, default=200, help="timed requests per endpoint (200)")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed requests first (10)")
+    parser.add_argument("--no-mix", action="store_true", help="only the GET latencies, no wrk runs")
+    parser.add_argument("--duration", type=int, default=15, help="seconds of each wrk run (15)")
+    parser.add_argument("--connections", type=int, default=256, help="wrk connections (256)")
+    parser.add_argument("--rounds", type=int, default=2, help="mix runs, each between two POST-only runs (2)")
+    parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--wipe", action="store_true", help="agree to replace the data of DATABASE_URL")
     asyncio.run(run(parser.parse_args()))
 

@@ -27,3 +27,23 @@ FROM generate_series(1, $1::bigint) AS i,
 
 -- name: analyze
 VACUUM ANALYZE;
+
+-- name: history_size
+SELECT
+    (SELECT count(*) FROM study_sessions) AS sessions,
+    (SELECT count(*) FROM word_review_items) AS reviews;
+
+-- name: bench_ids
+-- Ids the measured URLs and the wrk scripts use: the first group, activity and word, the newest
+-- session that has reviews, the catalogue's sizes (its ids are 1..n after restore_demo) and the
+-- range of session ids reviews may name.
+SELECT
+    (SELECT min(id) FROM groups) AS gid,
+    (SELECT min(id) FROM study_activities) AS aid,
+    (SELECT min(id) FROM words) AS wid,
+    (SELECT max(study_session_id) FROM word_review_items) AS sid,
+    (SELECT count(*) FROM groups)::int AS groups,
+    (SELECT count(*) FROM study_activities)::int AS activities,
+    (SELECT count(*) FROM words)::int AS words,
+    (SELECT min(id) FROM study_sessions) AS first_session,
+    (SELECT max(id) FROM study_sessions) AS last_session;

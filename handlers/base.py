@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
 import re
 import time
 import uuid
@@ -234,7 +233,7 @@ class APIHandler(tornado.web.RequestHandler):
             exc_info=(typ, value, tb),
         )
 
-    # -- query strings and pagination --------------------------------------------------------
+    # -- query strings (pagination: pagination.py) --------------------------------------------
 
     def query_params(self, schema: str) -> dict[str, Any]:
         """The query string as a dict valid against ``schemas/<schema>.json``, defaults filled in.
@@ -260,29 +259,6 @@ class APIHandler(tornado.web.RequestHandler):
             if name not in params and "default" in spec:
                 params[name] = spec["default"]
         return params
-
-    def page_of(self, rows: list[Any], params: dict[str, Any], item: Any) -> dict[str, Any]:
-        """``{"items", "pagination"}`` from the rows of a list query.
-
-        List queries return at least one row: ``total_items`` on every row and the item's columns,
-        all NULL (``id`` included) when the page is empty. ``item`` turns one row into JSON.
-        """
-        per_page = params["per_page"]
-        total = rows[0]["total_items"] if rows else 0
-        return {
-            "items": [item(row) for row in rows if row["id"] is not None],
-            "pagination": {
-                "current_page": params["page"],
-                "total_pages": math.ceil(total / per_page),
-                "total_items": total,
-                "items_per_page": per_page,
-            },
-        }
-
-    @staticmethod
-    def limit_offset(params: dict[str, Any]) -> tuple[int, int]:
-        """LIMIT and OFFSET for ``params["page"]`` and ``params["per_page"]``."""
-        return params["per_page"], (params["page"] - 1) * params["per_page"]
 
 
 class NotFoundHandler(APIHandler):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .base import APIError, APIHandler
+from .pagination import limit_offset, page_of, session_page_of, session_window
 from .study_sessions import study_session_summary_json
 from .words import word_json
 
@@ -16,8 +17,8 @@ def group_json(row: Any) -> dict[str, Any]:
 class GroupsHandler(APIHandler):
     async def get(self) -> None:
         params = self.query_params("groups_query")
-        rows = await self.fetch("list_groups", params["sort_by"], params["order"], *self.limit_offset(params))
-        self.write_json(200, self.page_of(rows, params, group_json))
+        rows = await self.fetch("list_groups", params["sort_by"], params["order"], *limit_offset(params))
+        self.write_json(200, page_of(rows, params, group_json))
 
 
 class GroupHandler(APIHandler):
@@ -35,18 +36,19 @@ class GroupWordsHandler(APIHandler):
         group_id = self.path_id(group_id_text, "group")
         params = self.query_params("words_query")
         rows = await self.fetch(
-            "list_group_words", group_id, params["sort_by"], params["order"], *self.limit_offset(params)
+            "list_group_words", group_id, params["sort_by"], params["order"], *limit_offset(params)
         )
         if not rows[0]["found"]:
             raise APIError(404, f"group {group_id} not found")
-        self.write_json(200, self.page_of(rows, params, word_json))
+        self.write_json(200, page_of(rows, params, word_json))
 
 
 class GroupStudySessionsHandler(APIHandler):
     async def get(self, group_id_text: str) -> None:
         group_id = self.path_id(group_id_text, "group")
-        params = self.query_params("page_query")
-        rows = await self.fetch("list_group_study_sessions", group_id, *self.limit_offset(params))
+        params = self.query_params("session_page_query")
+        window = session_window(params, "page" in self.request.query_arguments)
+        rows = await self.fetch("list_group_study_sessions", group_id, *window)
         if not rows[0]["found"]:
             raise APIError(404, f"group {group_id} not found")
-        self.write_json(200, self.page_of(rows, params, study_session_summary_json))
+        self.write_json(200, session_page_of(rows, params, study_session_summary_json))

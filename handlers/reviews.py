@@ -1,4 +1,9 @@
-"""POST /api/study_sessions/{id}/words/{word_id}/review: record one answer in a session."""
+"""POST /api/study_sessions/{id}/words/{word_id}/review: record one answer in a session.
+
+Concurrent answers share one statement and one transaction (group commit, portaldb/batch.py), as
+launches do: each answer updates the history's counters (migration 0005), and one increment per
+batch keeps those rows from becoming the queue every answer waits in.
+"""
 
 from __future__ import annotations
 
@@ -15,20 +20,23 @@ class ReviewHandler(APIHandler):
         body = self.json_body("review_create")
         key = idempotency_key(self.request)
         if key is None:
-            row = await self.fetchrow("create_review", study_session_id, word_id, body["correct"])
+            row = await self.fetchrow_batched("create_reviews", study_session_id, word_id, body["correct"])
             self.respond(review_answer(row, study_session_id, word_id))
             return
 
         async def create(conn: Any) -> Answer:
-            statement = self.application.queries.create_review
-            row = await conn.fetchrow(statement, study_session_id, word_id, body["correct"])
-            return review_answer(row, study_session_id, word_id)
+            statement = self.application.queries.create_reviews
+            return review_answer(
+                (await conn.fetch(statement, [study_session_id], [word_id], [body["correct"]]))[0],
+                study_session_id,
+                word_id,
+            )
 
         self.respond(await run_once_per_key(self, key, body, create))
 
 
 def review_answer(row: Any, study_session_id: int, word_id: int) -> Answer:
-    """201 with the stored review item, or 404 naming what does not exist, from a create_review row."""
+    """201 with the stored review item, or 404 naming what does not exist, from a create_reviews row."""
     missing = not_found(
         ("study_session_id", f"study session {study_session_id}", row["session_found"]),
         ("word_id", f"word {word_id}", row["word_found"]),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .base import APIError, APIHandler
+from .pagination import limit_offset, page_of, session_page_of, session_window
 from .study_sessions import study_session_summary_json
 
 
@@ -21,8 +22,8 @@ def study_activity_json(row: Any) -> dict[str, Any]:
 class StudyActivitiesHandler(APIHandler):
     async def get(self) -> None:
         params = self.query_params("page_query")
-        rows = await self.fetch("list_study_activities", *self.limit_offset(params))
-        self.write_json(200, self.page_of(rows, params, study_activity_json))
+        rows = await self.fetch("list_study_activities", *limit_offset(params))
+        self.write_json(200, page_of(rows, params, study_activity_json))
 
 
 class StudyActivityHandler(APIHandler):
@@ -37,8 +38,9 @@ class StudyActivityHandler(APIHandler):
 class StudyActivitySessionsHandler(APIHandler):
     async def get(self, study_activity_id_text: str) -> None:
         study_activity_id = self.path_id(study_activity_id_text, "study activity")
-        params = self.query_params("page_query")
-        rows = await self.fetch("list_activity_study_sessions", study_activity_id, *self.limit_offset(params))
+        params = self.query_params("session_page_query")
+        window = session_window(params, "page" in self.request.query_arguments)
+        rows = await self.fetch("list_activity_study_sessions", study_activity_id, *window)
         if not rows[0]["found"]:
             raise APIError(404, f"study activity {study_activity_id} not found")
-        self.write_json(200, self.page_of(rows, params, study_session_summary_json))
+        self.write_json(200, session_page_of(rows, params, study_session_summary_json))

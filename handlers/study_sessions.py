@@ -6,6 +6,7 @@ from typing import Any
 
 from .base import Answer, APIError, APIHandler, not_found
 from .idempotency import idempotency_key, run_once_per_key
+from .pagination import limit_offset, page_of, session_page_of, session_window
 from .words import word_json
 
 
@@ -33,10 +34,11 @@ def study_session_summary_json(row: Any) -> dict[str, Any]:
 
 class StudySessionsHandler(APIHandler):
     async def get(self) -> None:
-        """A page of sessions, newest first."""
-        params = self.query_params("page_query")
-        rows = await self.fetch("list_study_sessions", *self.limit_offset(params))
-        self.write_json(200, self.page_of(rows, params, study_session_summary_json))
+        """A page of sessions, newest first: by page number, or after a cursor."""
+        params = self.query_params("session_page_query")
+        window = session_window(params, "page" in self.request.query_arguments)
+        rows = await self.fetch("list_study_sessions", *window)
+        self.write_json(200, session_page_of(rows, params, study_session_summary_json))
 
     async def post(self) -> None:
         body = self.json_body("study_session_create")
@@ -88,8 +90,8 @@ class StudySessionWordsHandler(APIHandler):
             study_session_id,
             params["sort_by"],
             params["order"],
-            *self.limit_offset(params),
+            *limit_offset(params),
         )
         if not rows[0]["found"]:
             raise APIError(404, f"study session {study_session_id} not found")
-        self.write_json(200, self.page_of(rows, params, word_json))
+        self.write_json(200, page_of(rows, params, word_json))

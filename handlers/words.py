@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from .base import APIError, APIHandler
+from .pagination import limit_offset, page_of
 
 
 def word_json(row: Any) -> dict[str, Any]:
@@ -23,8 +24,8 @@ def word_json(row: Any) -> dict[str, Any]:
 class WordsHandler(APIHandler):
     async def get(self) -> None:
         params = self.query_params("words_query")
-        rows = await self.fetch("list_words", params["sort_by"], params["order"], *self.limit_offset(params))
-        self.write_json(200, self.page_of(rows, params, word_json))
+        rows = await self.fetch("list_words", params["sort_by"], params["order"], *limit_offset(params))
+        self.write_json(200, page_of(rows, params, word_json))
 
 
 class WordHandler(APIHandler):

@@ -82,3 +82,88 @@ async def test_bad_parameters_are_400(http_server_client, history: History, temp
     assert reply.status == 400, reply.body
     assert message in reply.json["error"]
     assert reply.headers["Access-Control-Allow-Origin"] == "*"
+
+
+# -- ?cursor= on the session lists (issue 12) -----------------------------------------------------
+
+SESSION_LISTS = [
+    "/api/study_sessions",
+    "/api/groups/{verbs}/study_sessions",
+    "/api/study_activities/{flashcards}/study_sessions",
+]
+
+
+@pytest.mark.parametrize("template", SESSION_LISTS)
+@pytest.mark.parametrize("per_page", [1, 2])
+async def test_cursor_walk_matches_the_page_walk(http_server_client, history: History, template, per_page):
+    everything = (await call(http_server_client, "GET", url(template, history))).json["items"]
+    reply = await call(http_server_client, "GET", url(template, history, f"per_page={per_page}"))
+    walked, pages = list(reply.json["items"]), [reply.json["pagination"]["current_page"]]
+    while reply.json["pagination"]["next_cursor"] is not None:
+        cursor = reply.json["pagination"]["next_cursor"]
+        reply = await call(
+            http_server_client, "GET", url(template, history, f"per_page={per_page}&cursor={cursor}")
+        )
+        assert reply.status == 200, reply.body
+        assert reply.json["pagination"]["total_items"] == len(everything)
+        walked += reply.json["items"]
+        pages.append(reply.json["pagination"]["current_page"])
+    assert walked == everything
+    assert pages == list(range(1, len(pages) + 1))
+    assert len(pages) == -(-len(everything) // per_page)
+
+
+async def test_cursor_keeps_its_place_when_sessions_are_added(http_server_client, history: History):
+    first = await call(http_server_client, "GET", "/api/study_sessions?per_page=2")
+    cursor = first.json["pagination"]["next_cursor"]
+    created = await call(
+        http_server_client, "POST", "/api/study_sessions", {"group_id": history.verbs, "study_activity_id": 1}
+    )
+    assert created.status == 201
+    after = await call(http_server_client, "GET", f"/api/study_sessions?per_page=2&cursor={cursor}")
+    assert [s["id"] for s in after.json["items"]] == [history.sessions[0]]  # not shifted by the new one
+    assert after.json["pagination"]["total_items"] == 4
+    by_page = await call(http_server_client, "GET", "/api/study_sessions?per_page=2&page=2")
+    assert [s["id"] for s in by_page.json["items"]] == [history.sessions[1], history.sessions[0]]
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "abc",
+        "%21%21",
+        "MX4yMDI0LTA1LTAxVDA5OjAwOjAwfjE",  # 1~2024-05-01T09:00:00~1: no time zone
+        "MH4yMDI0LTA1LTAxVDA5OjAwOjAwKzAwOjAwfjE",  # page 0
+        "Mn4yMDI0LTEzLTAxVDA5OjAwOjAwKzAwOjAwfjE",  # month 13
+        "Mn4yMDI0LTA1LTAxVDA5OjAwOjAwKzAwOjAwfjk5OTk5OTk5OTk",  # id past 2147483647
+        "x" * 201,
+    ],
+)
+@pytest.mark.parametrize("template", SESSION_LISTS)
+async def test_bad_cursor_is_400(http_server_client, history: History, template, cursor):
+    reply = await call(http_server_client, "GET", url(template, history, f"cursor={cursor}"))
+    assert reply.status == 400, reply.body
+    assert "cursor" in reply.json["error"]
+
+
+@pytest.mark.parametrize("template", SESSION_LISTS)
+async def test_page_and_cursor_together_is_400(http_server_client, history: History, template):
+    first = await call(http_server_client, "GET", url(template, history, "per_page=1"))
+    cursor = first.json["pagination"]["next_cursor"]
+    reply = await call(
+        http_server_client, "GET", url(template, history, f"per_page=1&page=2&cursor={cursor}")
+    )
+    assert reply.status == 400
+    assert (
+        reply.json["error"]
+        == "send either page or cursor, not both: cursor already says where the page starts"
+    )
+
+
+@pytest.mark.parametrize("template", ["/api/study_activities", "/api/groups", "/api/words"])
+async def test_cursor_is_for_session_lists_only(http_server_client, history: History, template):
+    reply = await call(http_server_client, "GET", url(template, history, "cursor=abc"))
+    assert reply.status == 400
+    assert "cursor is not a known field" in reply.json["error"]
+    reply = await call(http_server_client, "GET", url(template, history))
+    assert "next_cursor" not in reply.json["pagination"]

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
+import random
 
 import pytest
+import tornado.httpclient
 
 from .helpers import Db, History, call, send
 
@@ -102,3 +106,49 @@ async def test_get_is_not_allowed(http_server_client, history: History):
     reply = await send(http_server_client, "GET", path(history.sessions[0], history.words["水"]))
     assert reply.status == 405
     assert reply.headers["Allow"] == "POST, OPTIONS"
+
+
+async def test_concurrent_reviews_share_statements_and_each_gets_its_own_answer(
+    http_server_client, db: Db, history: History
+):
+    """Answers arriving together go out in shared statements (one transaction each, so one
+    created_at per batch), and every answer still matches its own request, 404s included."""
+    rng = random.Random(12)
+    sessions = [*history.sessions, 999]
+    words = [*history.words.values(), 888]
+    requests = [(rng.choice(sessions), rng.choice(words), rng.random() < 0.5) for _ in range(300)]
+    client = tornado.httpclient.AsyncHTTPClient(force_instance=True, max_clients=300)
+    try:
+        replies = await asyncio.gather(
+            *(
+                client.fetch(
+                    http_server_client.get_url(path(session, word)),
+                    method="POST",
+                    body=json.dumps({"correct": correct}),
+                    headers={"Content-Type": "application/json"},
+                    raise_error=False,
+                )
+                for session, word, correct in requests
+            )
+        )
+    finally:
+        client.close()
+    moments = set()
+    created = 0
+    for (session, word, correct), reply in zip(requests, replies, strict=True):
+        answer = json.loads(reply.body)
+        if session != 999 and word != 888:
+            assert reply.code == 201, answer
+            item = answer["review_item"]
+            assert (item["study_session_id"], item["word_id"], item["correct"]) == (session, word, correct)
+            row = await db.fetchrow("review_row", item["id"])
+            assert (row["study_session_id"], row["word_id"], row["correct"]) == (session, word, correct)
+            moments.add(item["created_at"])
+            created += 1
+        else:
+            assert reply.code == 404
+            assert ("study session 999 not found" in answer["error"]) == (session == 999)
+            assert ("word 888 not found" in answer["error"]) == (word == 888)
+    assert created > 100
+    assert await db.fetchval("count_reviews") == created + 5  # the history's own five
+    assert len(moments) < created / 2  # batched: many answers shared a transaction

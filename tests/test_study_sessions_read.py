@@ -82,6 +82,7 @@ async def test_list_is_newest_first_with_the_same_fields(http_server_client, his
         "total_pages": 1,
         "total_items": 3,
         "items_per_page": 100,
+        "next_cursor": None,
     }
     one = await call(http_server_client, "GET", f"/api/study_sessions/{history.sessions[1]}")
     assert items[1] == one.json["study_session"]
@@ -98,7 +99,10 @@ async def test_list_pages(http_server_client, history: History):
     assert past.status == 200
     assert past.json["items"] == []
     for reply, page in [(first, 1), (second, 2), (past, 3)]:
-        assert reply.json["pagination"] == {
+        pagination = dict(reply.json["pagination"])
+        cursor = pagination.pop("next_cursor")
+        assert (cursor is not None) == (page == 1)  # a full page with more after it
+        assert pagination == {
             "current_page": page,
             "total_pages": 2,
             "total_items": 3,
@@ -110,7 +114,13 @@ async def test_empty_list(http_server_client, db: Db):
     reply = await call(http_server_client, "GET", "/api/study_sessions")
     assert reply.json == {
         "items": [],
-        "pagination": {"current_page": 1, "total_pages": 0, "total_items": 0, "items_per_page": 100},
+        "pagination": {
+            "current_page": 1,
+            "total_pages": 0,
+            "total_items": 0,
+            "items_per_page": 100,
+            "next_cursor": None,
+        },
     }
 
 

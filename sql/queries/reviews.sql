@@ -1,26 +1,38 @@
 -- Reviews: the statement behind handlers/reviews.py.
 
--- name: create_review
--- One round trip, one statement, so one transaction: look up the session ($1) and the word ($2),
--- lock both against deletion (FOR KEY SHARE, as the foreign keys would), and insert the review
--- ($3: correct) only when both exist. Always returns exactly one row: the two found-flags, and
--- the new review's columns (NULL when nothing was inserted).
-WITH session AS (
-    SELECT id FROM study_sessions WHERE id = $1 FOR KEY SHARE
-), word AS (
-    SELECT id FROM words WHERE id = $2 FOR KEY SHARE
+-- name: create_reviews
+-- Records the answers of several requests in one statement: one round trip, one transaction, one
+-- increment of each counter (migration 0005). Requests that arrive together share it
+-- (portaldb/batch.py), as launches do; under light load a batch is a single request. $1 holds the
+-- session ids, $2 the word ids and $3 the answers (correct), request by request; ord is each
+-- request's 1-based position. For each request the session and the word are looked up and locked
+-- against deletion (FOR KEY SHARE, as the foreign keys would), and the review is inserted only
+-- when both exist. Returns one row per request, in order: the two found-flags and the new review
+-- (id NULL when nothing was inserted). Ids are drawn before the insert and created_at is written
+-- explicitly, so each request's row is known without reading the insert back.
+WITH request AS (
+    SELECT r.ord, r.study_session_id, r.word_id, r.correct
+    FROM unnest($1::int[], $2::int[], $3::boolean[]) WITH ORDINALITY AS r (study_session_id, word_id, correct, ord)
+), checked AS (
+    SELECT
+        request.*,
+        EXISTS (
+            SELECT FROM study_sessions WHERE id = request.study_session_id FOR KEY SHARE
+        ) AS session_found,
+        EXISTS (SELECT FROM words WHERE id = request.word_id FOR KEY SHARE) AS word_found
+    FROM request
+), numbered AS (
+    SELECT
+        checked.*,
+        CASE WHEN session_found AND word_found
+            THEN nextval(pg_get_serial_sequence('word_review_items', 'id'))
+        END AS id,
+        now() AS created_at
+    FROM checked
 ), inserted AS (
-    INSERT INTO word_review_items (word_id, study_session_id, correct)
-    SELECT word.id, session.id, $3 FROM session CROSS JOIN word
-    RETURNING id, word_id, study_session_id, correct, created_at
+    INSERT INTO word_review_items (id, word_id, study_session_id, correct, created_at)
+    SELECT id, word_id, study_session_id, correct, created_at FROM numbered WHERE id IS NOT NULL
 )
-SELECT
-    EXISTS (SELECT FROM session) AS session_found,
-    EXISTS (SELECT FROM word) AS word_found,
-    inserted.id,
-    inserted.word_id,
-    inserted.study_session_id,
-    inserted.correct,
-    inserted.created_at
-FROM (VALUES (1)) AS always_one_row (one)
-LEFT JOIN inserted ON true;
+SELECT ord, session_found, word_found, id, word_id, study_session_id, correct, created_at
+FROM numbered
+ORDER BY ord;

@@ -43,23 +43,30 @@ ORDER BY ord;
 -- review's time, NULL before the first review), and how many reviews it holds.
 SELECT * FROM study_session_details WHERE id = $1;
 
--- The list statements below share one shape (handlers/base.py page_of reads it): they always
--- return at least one row, whose total_items counts every matching item, followed by the page's
--- items in order; on a page past the end that one row has NULL item columns. The sessions of the
--- page are chosen first (LIMIT/OFFSET along an index on created_at); names and review stats are
--- then looked up for those sessions only (study_session_details), so a long history costs one
--- index lookup per listed session, plus the count.
+-- The list statements below share one shape (handlers/pagination.py page_of reads it): they
+-- always return at least one row, whose total_items counts every matching item, followed by the
+-- page's items in order; on a page past the end that one row has NULL item columns. total_items
+-- is read from the counters of migration 0005 (exact, kept by triggers), never counted. The
+-- sessions of the page are chosen first, along an index on (created_at, id) newest first; names
+-- and review stats are then looked up for those sessions only (study_session_details).
+--
+-- A page starts after a cursor, the (created_at, id) of the last session of the previous page
+-- (keyset pagination: an index range scan that costs the same at any depth), then skips OFFSET
+-- rows (?page=N without a cursor: OFFSET costs one index entry per skipped row). Without a cursor
+-- the caller passes ('infinity', 2147483647), which every session comes before, so one plan
+-- serves both.
 
 -- name: list_study_sessions
--- Every session, newest first. $1 LIMIT, $2 OFFSET.
+-- Every session, newest first. $1 LIMIT, $2 OFFSET, $3 and $4 the cursor (created_at, id).
 WITH page AS (
     SELECT s.id
     FROM study_sessions AS s
+    WHERE (s.created_at, s.id) < ($3::timestamptz, $4::integer)
     ORDER BY s.created_at DESC, s.id DESC
     LIMIT $1 OFFSET $2
 )
 SELECT totals.total_items, listed.*
-FROM (SELECT count(*) AS total_items FROM study_sessions) AS totals
+FROM (SELECT coalesce(sum(sessions), 0)::bigint AS total_items FROM history_totals) AS totals
 LEFT JOIN (
     SELECT details.*
     FROM page
@@ -69,11 +76,11 @@ ORDER BY listed.created_at DESC, listed.id DESC;
 
 -- name: list_group_study_sessions
 -- The sessions of group $1, newest first; found is false when there is no such group.
--- $2 LIMIT, $3 OFFSET.
+-- $2 LIMIT, $3 OFFSET, $4 and $5 the cursor (created_at, id).
 WITH page AS (
     SELECT s.id
     FROM study_sessions AS s
-    WHERE s.group_id = $1
+    WHERE s.group_id = $1 AND (s.created_at, s.id) < ($4::timestamptz, $5::integer)
     ORDER BY s.created_at DESC, s.id DESC
     LIMIT $2 OFFSET $3
 )
@@ -81,7 +88,9 @@ SELECT totals.found, totals.total_items, listed.*
 FROM (
     SELECT
         EXISTS (SELECT FROM groups WHERE id = $1) AS found,
-        (SELECT count(*) FROM study_sessions WHERE group_id = $1) AS total_items
+        (
+            SELECT coalesce(sum(sessions), 0)::bigint FROM session_counts_by_group WHERE group_id = $1
+        ) AS total_items
 ) AS totals
 LEFT JOIN (
     SELECT details.*
@@ -92,11 +101,11 @@ ORDER BY listed.created_at DESC, listed.id DESC;
 
 -- name: list_activity_study_sessions
 -- The sessions of study activity $1, newest first; found is false when there is no such
--- activity. $2 LIMIT, $3 OFFSET.
+-- activity. $2 LIMIT, $3 OFFSET, $4 and $5 the cursor (created_at, id).
 WITH page AS (
     SELECT s.id
     FROM study_sessions AS s
-    WHERE s.study_activity_id = $1
+    WHERE s.study_activity_id = $1 AND (s.created_at, s.id) < ($4::timestamptz, $5::integer)
     ORDER BY s.created_at DESC, s.id DESC
     LIMIT $2 OFFSET $3
 )
@@ -104,7 +113,11 @@ SELECT totals.found, totals.total_items, listed.*
 FROM (
     SELECT
         EXISTS (SELECT FROM study_activities WHERE id = $1) AS found,
-        (SELECT count(*) FROM study_sessions WHERE study_activity_id = $1) AS total_items
+        (
+            SELECT coalesce(sum(sessions), 0)::bigint
+            FROM session_counts_by_activity
+            WHERE study_activity_id = $1
+        ) AS total_items
 ) AS totals
 LEFT JOIN (
     SELECT details.*
@@ -116,8 +129,8 @@ ORDER BY listed.created_at DESC, listed.id DESC;
 -- name: list_study_session_words
 -- The words reviewed in session $1, each with its right and wrong answers in that session;
 -- found is false when there is no such session. Sorted by $2 (kanji, romaji, english,
--- correct_count or wrong_count; the schema words_query.json allows no other) in direction $3
--- (asc or desc), ties by id. $4 LIMIT, $5 OFFSET.
+-- correct_count or wrong_count) in direction $3 (asc or desc) by sorted_words (migration 0005),
+-- ties by id. $4 LIMIT, $5 OFFSET.
 WITH counts AS (
     SELECT
         r.word_id,
@@ -127,31 +140,19 @@ WITH counts AS (
     WHERE r.study_session_id = $1
     GROUP BY r.word_id
 ), page AS (
-    SELECT
-        w.id, w.kanji, w.romaji, w.english, w.parts, c.correct_count, c.wrong_count,
-        row_number() OVER (
-            ORDER BY
-                CASE WHEN $3 = 'asc' THEN
-                    CASE $2 WHEN 'kanji' THEN w.kanji WHEN 'romaji' THEN w.romaji
-                            WHEN 'english' THEN w.english END
-                END ASC,
-                CASE WHEN $3 = 'desc' THEN
-                    CASE $2 WHEN 'kanji' THEN w.kanji WHEN 'romaji' THEN w.romaji
-                            WHEN 'english' THEN w.english END
-                END DESC,
-                CASE WHEN $3 = 'asc' THEN
-                    CASE $2 WHEN 'correct_count' THEN c.correct_count
-                            WHEN 'wrong_count' THEN c.wrong_count END
-                END ASC,
-                CASE WHEN $3 = 'desc' THEN
-                    CASE $2 WHEN 'correct_count' THEN c.correct_count
-                            WHEN 'wrong_count' THEN c.wrong_count END
-                END DESC,
-                w.id
-        ) AS position
-    FROM counts AS c
-    JOIN words AS w ON w.id = c.word_id
-    ORDER BY position
+    SELECT sorted.*
+    FROM sorted_words(
+        ARRAY(
+            SELECT ROW(
+                w.id, w.kanji, w.romaji, w.english, w.parts, c.correct_count, c.wrong_count
+            )::word_with_counts
+            FROM counts AS c
+            JOIN words AS w ON w.id = c.word_id
+        ),
+        $2,
+        $3
+    ) AS sorted
+    ORDER BY sorted.ordinal
     LIMIT $4 OFFSET $5
 )
 SELECT totals.found, totals.total_items, page.*
@@ -161,4 +162,4 @@ FROM (
         (SELECT count(*) FROM counts) AS total_items
 ) AS totals
 LEFT JOIN page ON true
-ORDER BY page.position;
+ORDER BY page.ordinal;

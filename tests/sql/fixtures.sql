@@ -161,3 +161,103 @@ DROP DATABASE IF EXISTS langportal_limited WITH (FORCE);
 
 -- name: drop_limited_role
 DROP ROLE IF EXISTS langportal_limited;
+
+-- Plain recomputations of every count the API exposes, straight from the history
+-- (tests/test_counts_exact.py compares each against the API, which reads the counters).
+
+-- name: exact_totals
+-- The quick stats as the portal computed them before the counters of migration 0005: by
+-- counting every review and session, and the streak from the distinct days (consecutive days,
+-- newest first, share day + row number).
+WITH reviews AS (
+    SELECT count(*) AS total, count(*) FILTER (WHERE correct) AS correct FROM word_review_items
+), sessions AS (
+    SELECT count(*) AS total, count(DISTINCT group_id) AS active_groups FROM study_sessions
+), days AS (
+    SELECT DISTINCT (created_at AT TIME ZONE 'UTC')::date AS day FROM study_sessions
+), runs AS (
+    SELECT day, day + (row_number() OVER (ORDER BY day DESC))::integer AS run FROM days
+), latest AS (
+    SELECT day, run FROM runs ORDER BY day DESC LIMIT 1
+)
+SELECT
+    CASE WHEN reviews.total > 0 THEN round(100.0 * reviews.correct / reviews.total, 1)::float8 END
+        AS success_rate,
+    sessions.total AS total_study_sessions,
+    sessions.active_groups AS total_active_groups,
+    (
+        SELECT count(*)
+        FROM runs JOIN latest ON latest.run = runs.run
+        WHERE latest.day >= (now() AT TIME ZONE 'UTC')::date - 1
+    ) AS study_streak_days,
+    reviews.total AS total_reviews,
+    (SELECT count(DISTINCT word_id) FROM word_review_items) AS total_words_studied,
+    (SELECT count(*) FROM words) AS total_available_words
+FROM reviews CROSS JOIN sessions;
+
+-- name: exact_group_session_counts
+SELECT g.id, count(s.id) AS sessions
+FROM groups AS g LEFT JOIN study_sessions AS s ON s.group_id = g.id
+GROUP BY g.id ORDER BY g.id;
+
+-- name: exact_activity_session_counts
+SELECT a.id, count(s.id) AS sessions
+FROM study_activities AS a LEFT JOIN study_sessions AS s ON s.study_activity_id = a.id
+GROUP BY a.id ORDER BY a.id;
+
+-- name: exact_word_review_counts
+SELECT
+    w.id,
+    count(r.id) FILTER (WHERE r.correct) AS correct_count,
+    count(r.id) FILTER (WHERE NOT r.correct) AS wrong_count
+FROM words AS w LEFT JOIN word_review_items AS r ON r.word_id = w.id
+GROUP BY w.id ORDER BY w.id;
+
+-- name: exact_session_review_counts
+SELECT s.id, count(r.id) AS reviews, count(DISTINCT r.word_id) AS words
+FROM study_sessions AS s LEFT JOIN word_review_items AS r ON r.study_session_id = s.id
+GROUP BY s.id ORDER BY s.id;
+
+-- name: delete_word
+DELETE FROM words WHERE id = $1;
+
+-- name: delete_study_sessions_before
+DELETE FROM study_sessions WHERE created_at < $1;
+
+-- name: delete_reviews_of_session
+DELETE FROM word_review_items WHERE study_session_id = $1;
+
+-- name: flip_reviews_of_word
+UPDATE word_review_items SET correct = NOT correct WHERE word_id = $1;
+
+-- name: move_study_session
+UPDATE study_sessions SET created_at = $2, group_id = $3 WHERE id = $1;
+
+-- name: insert_study_sessions_days_ago
+-- One session $2 on each of the days $1 (an array of how many days before today, UTC noon).
+INSERT INTO study_sessions (group_id, study_activity_id, created_at)
+SELECT $2, $3, ((now() AT TIME ZONE 'UTC')::date - d + time '12:00') AT TIME ZONE 'UTC'
+FROM unnest($1::int[]) AS d;
+
+-- name: delete_study_sessions_days_ago
+DELETE FROM study_sessions
+WHERE (created_at AT TIME ZONE 'UTC')::date = ANY (
+    SELECT (now() AT TIME ZONE 'UTC')::date - d FROM unnest($1::int[]) AS d
+);
+
+-- name: counter_tables_backfilled
+-- The counters of migration 0005, summed over their slots (for the backfill test).
+SELECT
+    (SELECT coalesce(sum(sessions), 0) FROM history_totals) AS sessions,
+    (SELECT coalesce(sum(reviews), 0) FROM history_totals) AS reviews,
+    (SELECT coalesce(sum(correct_reviews), 0) FROM history_totals) AS correct_reviews,
+    (
+        SELECT coalesce(jsonb_object_agg(group_id, n), '{}') FROM (
+            SELECT group_id, sum(sessions) AS n FROM session_counts_by_group GROUP BY group_id
+        ) AS g
+    ) AS by_group,
+    (
+        SELECT coalesce(jsonb_object_agg(word_id, jsonb_build_array(correct_count, wrong_count)), '{}')
+        FROM word_review_counts
+    ) AS by_word,
+    (SELECT coalesce(jsonb_object_agg(day, run_start), '{}') FROM study_days) AS days;

@@ -1,0 +1,114 @@
+"""Pagination of the list endpoints: pages by number (``?page=``), pages after a cursor
+(``?cursor=``, session lists), and the ``pagination`` object of every list answer.
+
+A list statement returns at least one row: ``total_items`` on every row and the item's columns,
+all NULL (``id`` included) when the page is empty (see ``sql/queries/study_sessions.sql``).
+
+Session lists also take ``?cursor=``: the opaque token of the last session of a page, given back
+as ``pagination.next_cursor``. The next page is then read from that session on along the index
+(keyset pagination), which costs the same at any depth, while ``?page=N`` skips ``(N - 1) *
+per_page`` index entries first. The token carries the page number it leads to, so
+``current_page`` stays meaningful, and the (created_at, id) of the session it follows.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+from .base import MAX_INT32, APIError
+
+# From the top of the list: every session comes before ('infinity', MAX_INT32).
+NO_CURSOR = (datetime.datetime.max.replace(tzinfo=datetime.UTC), MAX_INT32)
+_CURSOR = re.compile(r"^([1-9][0-9]{0,9})~([0-9T:.+-]{19,40})~([1-9][0-9]{0,9})$")
+
+
+def limit_offset(params: dict[str, Any]) -> tuple[int, int]:
+    """LIMIT and OFFSET for ``params["page"]`` and ``params["per_page"]``."""
+    return params["per_page"], (params["page"] - 1) * params["per_page"]
+
+
+def page_of(rows: list[Any], params: dict[str, Any], item: Callable[[Any], Any]) -> dict[str, Any]:
+    """``{"items", "pagination"}`` from the rows of a list query; ``item`` turns one row into JSON."""
+    per_page = params["per_page"]
+    total = rows[0]["total_items"] if rows else 0
+    return {
+        "items": [item(row) for row in rows if row["id"] is not None],
+        "pagination": {
+            "current_page": params["page"],
+            "total_pages": math.ceil(total / per_page),
+            "total_items": total,
+            "items_per_page": per_page,
+        },
+    }
+
+
+def encode_cursor(page: int, created_at: datetime.datetime, session_id: int) -> str:
+    text = f"{page}~{created_at.isoformat()}~{session_id}"
+    return base64.urlsafe_b64encode(text.encode("ascii")).decode("ascii").rstrip("=")
+
+
+def _bad_cursor() -> APIError:
+    return APIError(
+        400,
+        "cursor is not a cursor this server gave; send the next_cursor of a previous page's "
+        "pagination unchanged, or leave cursor out to start from the first page",
+        details=[{"field": "cursor", "message": "not a cursor this server gave"}],
+    )
+
+
+def decode_cursor(token: str) -> tuple[int, datetime.datetime, int]:
+    """The page number, created_at and id a cursor carries; 400 for anything else."""
+    try:
+        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("ascii")
+    except (binascii.Error, ValueError):
+        raise _bad_cursor() from None
+    match = _CURSOR.match(text)
+    if match is None:
+        raise _bad_cursor()
+    page, session_id = int(match[1]), int(match[3])
+    try:
+        created_at = datetime.datetime.fromisoformat(match[2])
+    except ValueError:
+        raise _bad_cursor() from None
+    if page > MAX_INT32 or session_id > MAX_INT32 or created_at.tzinfo is None:
+        raise _bad_cursor()
+    return page, created_at, session_id
+
+
+def session_window(params: dict[str, Any], page_given: bool) -> tuple[int, int, datetime.datetime, int]:
+    """LIMIT, OFFSET and the cursor (created_at, id) of a session list, from ``page``/``per_page``
+    or ``cursor`` (not both: 400). With a cursor, ``params["page"]`` becomes the page it leads to."""
+    token = params.get("cursor")
+    if token is None:
+        return (*limit_offset(params), *NO_CURSOR)
+    if page_given:
+        raise APIError(
+            400,
+            "send either page or cursor, not both: cursor already says where the page starts",
+            details=[{"field": "page", "message": "not allowed together with cursor"}],
+        )
+    page, created_at, session_id = decode_cursor(token)
+    params["page"] = page
+    return params["per_page"], 0, created_at, session_id
+
+
+def session_page_of(rows: list[Any], params: dict[str, Any], item: Callable[[Any], Any]) -> dict[str, Any]:
+    """:func:`page_of` plus ``next_cursor``: the token for the page after this one, or null when
+    this page is the last (not full, or its items end at ``total_items``)."""
+    answer = page_of(rows, params, item)
+    listed = [row for row in rows if row["id"] is not None]
+    pagination = answer["pagination"]
+    more = (
+        len(listed) == params["per_page"] and params["page"] * params["per_page"] < pagination["total_items"]
+    )
+    last = listed[-1] if listed else None
+    pagination["next_cursor"] = (
+        encode_cursor(params["page"] + 1, last["created_at"], last["id"]) if more and last else None
+    )
+    return answer

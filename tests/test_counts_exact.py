@@ -1,0 +1,245 @@
+"""Every count the API shows is exact (issue 12): after concurrent writes through the app, resets
+and deletes, each is compared with a plain count(*) recomputation over the history
+(tests/sql/fixtures.sql, exact_*). The API reads counters kept by triggers (migration 0005)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import random
+
+import asyncpg
+import pytest
+
+from langportal import portaldb
+from langportal.handlers import make_app
+from langportal.portaldb.migrations import discover
+
+from .helpers import FIXTURE_SQL, Db, call, send
+
+
+@pytest.fixture
+def app(pool, demo):
+    return make_app(pool, allow_reset=True)
+
+
+async def get(client, path: str) -> dict:
+    reply = await call(client, "GET", path)
+    assert reply.status == 200, (path, reply.body)
+    return reply.json
+
+
+async def assert_counts_exact(client, db: Db) -> dict:
+    """Every count the API exposes against its recomputation; returns the recomputed totals."""
+    exact = dict(await db.fetchrow("exact_totals"))
+    stats = await get(client, "/api/dashboard/quick_stats")
+    assert stats == {
+        "success_rate": exact["success_rate"],
+        "total_study_sessions": exact["total_study_sessions"],
+        "total_active_groups": exact["total_active_groups"],
+        "study_streak_days": exact["study_streak_days"],
+    }
+    progress = await get(client, "/api/dashboard/study_progress")
+    assert progress == {
+        "total_words_studied": exact["total_words_studied"],
+        "total_available_words": exact["total_available_words"],
+    }
+    listed = await get(client, "/api/study_sessions?per_page=1")
+    assert listed["pagination"]["total_items"] == exact["total_study_sessions"]
+
+    for row in await db.pool.fetch(FIXTURE_SQL.exact_group_session_counts):
+        page = await get(client, f"/api/groups/{row['id']}/study_sessions?per_page=1")
+        assert page["pagination"]["total_items"] == row["sessions"], f"group {row['id']}"
+    for row in await db.pool.fetch(FIXTURE_SQL.exact_activity_session_counts):
+        page = await get(client, f"/api/study_activities/{row['id']}/study_sessions?per_page=1")
+        assert page["pagination"]["total_items"] == row["sessions"], f"activity {row['id']}"
+
+    words = {
+        row["id"]: (row["correct_count"], row["wrong_count"])
+        for row in await db.pool.fetch(FIXTURE_SQL.exact_word_review_counts)
+    }
+    all_words = await get(client, "/api/words?per_page=500&sort_by=wrong_count&order=desc")
+    assert all_words["pagination"]["total_items"] == len(words)
+    assert {w["id"]: (w["correct_count"], w["wrong_count"]) for w in all_words["items"]} == words
+    wrongs = [w["wrong_count"] for w in all_words["items"]]
+    assert wrongs == sorted(wrongs, reverse=True)
+    for word_id in list(words)[:3]:
+        word = (await get(client, f"/api/words/{word_id}"))["word"]
+        assert (word["correct_count"], word["wrong_count"]) == words[word_id]
+
+    group_words = {row["id"]: row["word_count"] for row in await db.pool.fetch(FIXTURE_SQL.group_word_counts)}
+    groups = await get(client, "/api/groups?per_page=500")
+    assert {g["id"]: g["word_count"] for g in groups["items"]} == group_words
+    for group_id, word_count in group_words.items():
+        group = (await get(client, f"/api/groups/{group_id}"))["group"]
+        assert group["stats"]["total_word_count"] == word_count
+        members = await get(client, f"/api/groups/{group_id}/words?per_page=500")
+        assert members["pagination"]["total_items"] == word_count
+        for w in members["items"]:
+            assert (w["correct_count"], w["wrong_count"]) == words[w["id"]]
+
+    sessions = {
+        r["id"]: (r["reviews"], r["words"])
+        for r in await db.pool.fetch(FIXTURE_SQL.exact_session_review_counts)
+    }
+    newest = await get(client, "/api/study_sessions?per_page=20")
+    for item in newest["items"]:
+        assert item["review_items_count"] == sessions[item["id"]][0]
+        reviewed = await get(client, f"/api/study_sessions/{item['id']}/words?per_page=1")
+        assert reviewed["pagination"]["total_items"] == sessions[item["id"]][1]
+    return exact
+
+
+async def launch_and_review(
+    client, sessions: int, reviews: int, seed: int, *, racing_a_reset: bool = False
+) -> list[int]:
+    """``sessions`` launches at once (some naming a group or activity that does not exist), then
+    ``reviews`` answers at once on the sessions made, some naming a word that does not exist."""
+    rng = random.Random(seed)
+    bodies = [
+        {"group_id": rng.choice([1, 2, 3, 3, 99]), "study_activity_id": rng.choice([1, 2, 3, 77])}
+        for _ in range(sessions)
+    ]
+    replies = await asyncio.gather(*(send(client, "POST", "/api/study_sessions", body) for body in bodies))
+    assert {r.status for r in replies} <= {201, 404}
+    made = [r.json["study_session"]["id"] for r in replies if r.status == 201]
+    if racing_a_reset and not made:
+        return made
+    assert made
+    answers = [
+        (rng.choice(made), rng.choice([*range(1, 103), 5000]), rng.random() < 0.7) for _ in range(reviews)
+    ]
+    replies = await asyncio.gather(
+        *(
+            send(client, "POST", f"/api/study_sessions/{sid}/words/{wid}/review", {"correct": correct})
+            for sid, wid, correct in answers
+        )
+    )
+    assert {r.status for r in replies} <= {201, 404}
+    assert racing_a_reset or any(r.status == 201 for r in replies)  # a reset may delete them all first
+    return made
+
+
+async def test_counts_after_concurrent_launches_and_reviews(http_server_client, db: Db):
+    await assert_counts_exact(http_server_client, db)  # the demo data: no history yet
+    await launch_and_review(http_server_client, 300, 600, seed=1)
+    exact = await assert_counts_exact(http_server_client, db)
+    assert exact["total_study_sessions"] > 150
+    assert exact["total_reviews"] > 300
+    assert exact["study_streak_days"] == 1  # all today
+
+
+async def test_counts_while_launches_reviews_and_a_reset_race(http_server_client, db: Db):
+    """A reset in the middle of concurrent writes: whatever committed after it is counted."""
+    await launch_and_review(http_server_client, 100, 200, seed=2)
+    writes = asyncio.ensure_future(
+        launch_and_review(http_server_client, 200, 300, seed=3, racing_a_reset=True)
+    )
+    await asyncio.sleep(0.05)
+    reset = await call(http_server_client, "POST", "/api/reset_history")
+    assert reset.status == 200, reset.body
+    await writes  # every answer still a 201 or a 404: no deadlock, no 500 from the race
+    await assert_counts_exact(http_server_client, db)
+    reset = await call(http_server_client, "POST", "/api/reset_history")
+    exact = await assert_counts_exact(http_server_client, db)
+    assert exact["total_study_sessions"] == 0
+    assert exact["success_rate"] is None
+    assert exact["study_streak_days"] == 0
+
+
+async def test_counts_after_full_reset_and_more_writes(http_server_client, db: Db):
+    await launch_and_review(http_server_client, 100, 150, seed=4)
+    reply = await call(http_server_client, "POST", "/api/full_reset")  # TRUNCATE: no row triggers
+    assert reply.status == 200, reply.body
+    exact = await assert_counts_exact(http_server_client, db)
+    assert exact["total_study_sessions"] == 0
+    assert exact["total_reviews"] == 0
+    await launch_and_review(http_server_client, 50, 80, seed=5)
+    await assert_counts_exact(http_server_client, db)
+
+
+async def test_counts_after_deletes_and_updates(http_server_client, db: Db):
+    made = await launch_and_review(http_server_client, 120, 400, seed=6)
+    await db.pool.execute(FIXTURE_SQL.delete_word, 7)  # its reviews go by ON DELETE CASCADE
+    await assert_counts_exact(http_server_client, db)
+    await db.pool.execute(FIXTURE_SQL.delete_reviews_of_session, made[0])
+    await db.pool.execute(FIXTURE_SQL.flip_reviews_of_word, 8)  # UPDATE: right becomes wrong
+    await assert_counts_exact(http_server_client, db)
+    yesterday = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    await db.pool.execute(FIXTURE_SQL.move_study_session, made[1], yesterday, 2)  # UPDATE: day and group
+    exact = await assert_counts_exact(http_server_client, db)
+    assert exact["study_streak_days"] == 2
+    await db.pool.execute(
+        FIXTURE_SQL.delete_study_sessions_before, dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    )
+    exact = await assert_counts_exact(http_server_client, db)
+    assert exact["total_study_sessions"] == 0
+
+
+@pytest.mark.parametrize(
+    ("days_ago", "removed", "streak_before", "streak_after"),
+    [
+        ([0, 1, 2, 3, 5, 6], [2], 4, 2),  # a run through today, broken in the middle
+        ([1, 2, 3, 9], [1], 3, 0),  # ends yesterday: counts; then it ends two days ago: 0
+        ([0, 2, 3], [0], 1, 0),  # only today; then the newest run ends two days ago
+        ([3, 4], [], 0, 0),  # the newest day is too old
+        ([0, 1, 2, 4], [3], 3, 3),  # removing a day with no session changes nothing
+        ([0, 1, 3, 4, 5], [2], 2, 2),
+    ],
+)
+async def test_streak_follows_inserts_and_deletes(
+    http_server_client, db: Db, days_ago, removed, streak_before, streak_after
+):
+    await db.pool.execute(FIXTURE_SQL.insert_study_sessions_days_ago, days_ago, 1, 1)
+    assert (await assert_counts_exact(http_server_client, db))["study_streak_days"] == streak_before
+    await db.pool.execute(FIXTURE_SQL.delete_study_sessions_days_ago, removed)
+    assert (await assert_counts_exact(http_server_client, db))["study_streak_days"] == streak_after
+    # a missing day filled in joins two runs
+    await db.pool.execute(FIXTURE_SQL.insert_study_sessions_days_ago, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 2, 2)
+    assert (await assert_counts_exact(http_server_client, db))["study_streak_days"] == 10
+
+
+async def test_migration_counts_the_history_already_there(scratch_schema):
+    """Migration 0005 on a database with a history: its counters start exact (the backfill)."""
+    conn = scratch_schema
+    migrations = discover()
+    for migration in migrations[:4]:
+        await conn.execute(migration.sql)
+    await portaldb.restore_demo(conn, portaldb.load_queries())
+    await conn.execute(FIXTURE_SQL.insert_study_sessions_days_ago, [0, 1, 2, 5, 6], 1, 2)
+    await conn.execute(FIXTURE_SQL.insert_study_sessions_days_ago, [1, 5], 3, 1)
+    sessions = [r["id"] for r in await conn.fetch(FIXTURE_SQL.all_study_session_ids)]
+    for i, session in enumerate(sessions * 3):
+        await conn.execute(
+            FIXTURE_SQL.insert_review_at, session, 1 + i % 5, i % 3 == 0, dt.datetime.now(dt.UTC)
+        )
+    await conn.execute(migrations[4].sql)
+    counters = await conn.fetchrow(FIXTURE_SQL.counter_tables_backfilled)
+    exact = await conn.fetchrow(FIXTURE_SQL.exact_totals)
+    assert counters["sessions"] == exact["total_study_sessions"] == 7
+    assert counters["reviews"] == exact["total_reviews"] == 21
+    assert counters["correct_reviews"] == 7
+    by_group = {int(k): v for k, v in json.loads(counters["by_group"]).items()}
+    assert by_group == {1: 5, 3: 2}
+    today = dt.datetime.now(dt.UTC).date()
+    days = json.loads(counters["days"])
+    assert {dt.date.fromisoformat(k): dt.date.fromisoformat(v) for k, v in days.items()} == {
+        today: today - dt.timedelta(days=2),
+        today - dt.timedelta(days=1): today - dt.timedelta(days=2),
+        today - dt.timedelta(days=2): today - dt.timedelta(days=2),
+        today - dt.timedelta(days=5): today - dt.timedelta(days=6),
+        today - dt.timedelta(days=6): today - dt.timedelta(days=6),
+    }
+
+
+@pytest.fixture
+def scratch_schema(io_loop, pool, database_url):
+    """A connection whose tables live in an empty schema of its own."""
+    io_loop.run_sync(lambda: pool.execute(FIXTURE_SQL.reset_scratch_schema))
+    conn = io_loop.run_sync(
+        lambda: asyncpg.connect(database_url, server_settings={"search_path": "langportal_migration_test"})
+    )
+    yield conn
+    io_loop.run_sync(conn.close)
+    io_loop.run_sync(lambda: pool.execute(FIXTURE_SQL.drop_scratch_schema))
