@@ -7,11 +7,22 @@ from .batch import Batcher, BatchWaitTimeout
 from .embedded import EmbeddedPostgres, EmbeddedPostgresError
 from .idempotency import purge_idempotency_keys
 from .migrations import MigrationError, migrate, restore_demo
-from .pool import UNAVAILABLE_ERRORS, connection_is_suspect, create_pool, discard, is_unavailable, redact
+from .pool import (
+    POOLER_MODES,
+    UNAVAILABLE_ERRORS,
+    connect_options,
+    connection_is_suspect,
+    create_pool,
+    discard,
+    is_unavailable,
+    redact,
+    statement_timeouts,
+)
 from .queries import Queries
 from .queries import load as load_queries
 
 __all__ = [
+    "POOLER_MODES",
     "UNAVAILABLE_ERRORS",
     "BatchWaitTimeout",
     "Batcher",
@@ -19,6 +30,7 @@ __all__ = [
     "EmbeddedPostgresError",
     "MigrationError",
     "Queries",
+    "connect_options",
     "connection_is_suspect",
     "create_pool",
     "discard",
@@ -28,4 +40,5 @@ __all__ = [
     "purge_idempotency_keys",
     "redact",
     "restore_demo",
+    "statement_timeouts",
 ]
