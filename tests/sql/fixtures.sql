@@ -161,3 +161,23 @@ DROP DATABASE IF EXISTS langportal_limited WITH (FORCE);
 
 -- name: drop_limited_role
 DROP ROLE IF EXISTS langportal_limited;
+
+-- issue 10: tests/test_pooler.py and tests/test_cluster.py (a PgBouncer in front of a database)
+
+-- name: drop_pooler_database
+DROP DATABASE IF EXISTS langportal_pooler WITH (FORCE);
+
+-- name: create_pooler_database
+CREATE DATABASE langportal_pooler;
+
+-- name: hold_migration_lock
+SELECT pg_advisory_xact_lock($1);
+
+-- name: current_statement_timeout
+SELECT current_setting('statement_timeout');
+
+-- name: count_migrations
+SELECT count(*) FROM schema_migrations;
+
+-- name: add_one
+SELECT $1::int + 1;
