@@ -22,7 +22,11 @@ import asyncpg
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     OSError,  # refused, reset, unreachable
     TimeoutError,  # connect timeout, command_timeout, or pool.acquire(timeout=...)
-    asyncpg.PostgresConnectionError,  # SQLSTATE class 08, ConnectionDoesNotExistError among them
+    # SQLSTATE class 08, ConnectionDoesNotExistError among them. issue 10: PgBouncer 1.18 sends
+    # every error of its own as 08P01 (ProtocolViolationError, a subclass): "no more connections
+    # allowed (max_client_conn)", "pgbouncer cannot connect to server", "query_wait_timeout",
+    # "server conn crashed?", "pgbouncer shutting down", ... all "try again" (tests/test_pooler.py).
+    asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,  # 57P03: starting up or shutting down
     asyncpg.AdminShutdownError,  # 57P01
     asyncpg.CrashShutdownError,  # 57P02

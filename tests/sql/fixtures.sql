@@ -181,3 +181,9 @@ SELECT count(*) FROM schema_migrations;
 
 -- name: add_one
 SELECT $1::int + 1;
+
+-- name: cluster_last_study_session_id
+SELECT coalesce(max(id), 0) FROM study_sessions;
+
+-- name: cluster_study_session_ids_after
+SELECT id FROM study_sessions WHERE id > $1;
