@@ -60,7 +60,7 @@ async def run(balancer: str, database: str, seconds: float) -> dict[str, Any]:
             counts["statuses"][str(status)] = counts["statuses"].get(str(status), 0) + 1
             if status == 201:
                 counts["201s_seen"] += 1
-                acknowledged[key] = json.loads(reply.body)["id"]
+                acknowledged[key] = json.loads(reply.body)["study_session"]["id"]
                 return
             counts["failed_attempts"] += 1
             await asyncio.sleep(0.1)
