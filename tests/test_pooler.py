@@ -176,6 +176,14 @@ def test_instances_started_together_through_the_pooler_create_the_schema_once(bo
             migrator.kill()
 
 
+def test_migrate_says_why_it_cannot_and_exits_2(unused_port):
+    code, output = Server(
+        "migrate", "--database-url", f"postgresql://postgres@127.0.0.1:{unused_port}/x"
+    ).finish(timeout=60)
+    assert code == 2, output
+    assert "migrate: error: cannot connect to the database at postgresql://postgres@127.0.0.1:" in output
+
+
 # -- the start-up check ----------------------------------------------------------------------------
 
 
