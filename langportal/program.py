@@ -4,6 +4,7 @@
     python server.py                      # the same in a checkout, with its data in ./data
     langportal --database-url URL         # your own PostgreSQL
     langportal --help                     # every setting, its environment variable and default
+    langportal migrate --database-url URL # bring the schema up to date, then exit
 
 Order matters: the stop signals are handled first and the port is bound before anything is
 created, so a wrong setting or a busy port leaves nothing behind and a stop at any moment ends
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import portaldb
+from .commands import COMMANDS
 from .logs import setup_logging
 from .serving import bind, check_connection_budget, prepare_database, run_loop, serve
 from .settings import Config, ConfigError, parse_args
@@ -86,7 +88,10 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "langportal", checkou
     """Run the program; its exit code. ``checkout`` is passed by a checkout's ``server.py`` only
     (its data then defaults to ``./data`` there; see settings.default_data_dir)."""
     stop_flag.install()  # before anything is created: a SIGTERM from here on stops in order
-    config = parse_args(argv, prog=prog, checkout=checkout)
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in COMMANDS:  # `langportal migrate ...` (langportal/commands.py)
+        return COMMANDS[args[0]](args[1:], prog=prog, checkout=checkout)
+    config = parse_args(args, prog=prog, checkout=checkout)
     setup_logging(config.log_level)
     try:
         run(config)

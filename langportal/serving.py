@@ -37,25 +37,53 @@ def _connect_error(dsn: str, exc: BaseException) -> ConfigError:
 
 
 def check_connection_budget(config: Config, allowed: int) -> None:
-    """``processes x pool size`` connections must fit ``max_connections``, a few kept for admins."""
-    wanted = config.processes * config.pool_size
+    """``instances x processes x pool size`` connections must fit ``max_connections``, a few kept
+    for admins. Through a transaction pooler the pools connect to the pooler, not to PostgreSQL,
+    and the pooler bounds the server connections: nothing to check here, which the log says."""
+    per_instance = config.processes * config.pool_size
+    if config.database_pooler != "none":
+        log.info(
+            "through a %s pooler: up to %d client connection(s) from this instance (--processes %d "
+            "x --pool-size %d) to the pooler; its max_client_conn must allow that times the number of "
+            "instances, and its pool size bounds the database connections (max_connections %d is "
+            "not checked against the pools)",
+            config.database_pooler,
+            per_instance,
+            config.processes,
+            config.pool_size,
+            allowed,
+        )
+        return
+    wanted = config.instances * per_instance
     if wanted > allowed - 5:
+        instances = f"--instances {config.instances} x " if config.instances > 1 else ""
         raise ConfigError(
-            f"--processes {config.processes} x --pool-size {config.pool_size} = {wanted} database "
-            f"connections, but the database allows {allowed} (max_connections, a few kept for "
-            "admins); lower --pool-size or --processes"
+            f"{instances}--processes {config.processes} x --pool-size {config.pool_size} = {wanted} "
+            f"database connections, but the database allows {allowed} (max_connections, a few kept "
+            "for admins); lower --pool-size or --processes, or put a transaction pooler in front "
+            "(--database-pooler transaction). This assumes "
+            f"{config.instances} instance(s) of this program connect directly (--instances)"
         )
 
 
-async def prepare_database(dsn: str, config: Config, *, seed_demo: bool) -> None:
-    """Once, before serving: migrate, optionally seed, and check the connection budget."""
+async def connect(dsn: str, config: Config) -> asyncpg.Connection:
+    """One connection for the start-up work, fit for ``config.database_pooler``."""
     try:
-        conn = await asyncpg.connect(dsn, timeout=10)
+        return await asyncpg.connect(dsn, timeout=10, **portaldb.connect_options(config.database_pooler))
     except _CONNECT_ERRORS as exc:
         raise _connect_error(dsn, exc) from None
+
+
+async def migrate_database(dsn: str, config: Config, *, seed_demo: bool) -> int:
+    """Bring the schema up to date (what ``langportal migrate`` does); the database's
+    max_connections."""
+    conn = await connect(dsn, config)
     queries = portaldb.load_queries()
+    role_timeouts = (
+        portaldb.statement_timeouts(config.statement_timeout) if config.database_pooler != "none" else None
+    )
     try:
-        applied = await portaldb.migrate(conn, queries, seed_demo=seed_demo)
+        applied = await portaldb.migrate(conn, queries, seed_demo=seed_demo, role_timeouts=role_timeouts)
         allowed = await conn.fetchval(queries.max_connections)
     except portaldb.MigrationError as exc:
         raise ConfigError(str(exc)) from None
@@ -65,7 +93,14 @@ async def prepare_database(dsn: str, config: Config, *, seed_demo: bool) -> None
         await conn.close()
     if applied:
         log.info("database migrated: %s", ", ".join(applied))
-    check_connection_budget(config, allowed)
+    else:
+        log.info("database schema up to date")
+    return allowed
+
+
+async def prepare_database(dsn: str, config: Config, *, seed_demo: bool) -> None:
+    """Once, before serving: migrate, optionally seed, and check the connection budget."""
+    check_connection_budget(config, await migrate_database(dsn, config, seed_demo=seed_demo))
 
 
 def bind(config: Config) -> list[Any]:
@@ -95,6 +130,7 @@ async def serve(config: Config, dsn: str, sockets: list[Any]) -> None:
             max_size=config.pool_size,
             connect_timeout=10,
             statement_timeout=config.statement_timeout,
+            pooler=config.database_pooler,
         )
     except _CONNECT_ERRORS as exc:
         raise _connect_error(dsn, exc) from None

@@ -34,6 +34,10 @@ class Config:
     enable_reset: bool = False
     idempotency_hours: float = 24
     page_api_origins: tuple[str, ...] = ()
+    # issue 10: a transaction pooler (PgBouncer) between the server and the database, and how many
+    # instances of this program share the database (for the connection-budget check).
+    database_pooler: str = "none"
+    instances: int = 1
     # Where the data folder came from when --data-dir / DATA_DIR was not given (for the log line):
     # "the checkout's" or "the per-user"; empty when it was given.
     data_dir_default: str = ""
@@ -222,6 +226,24 @@ def parse_args(
         "use the number of cores to use them all (PROCESSES; default 1)",
     )
     parser.add_argument(
+        "--database-pooler",
+        choices=["none", "transaction"],
+        default=setting("DATABASE_POOLER", "none"),
+        help="what is between this server and the database: none (connected directly; statements "
+        "are prepared once per connection) or transaction (a transaction-pooling PgBouncer: no "
+        "prepared statements or session state kept between transactions, the timeouts set as "
+        "the role's defaults in the database) (DATABASE_POOLER; default none)",
+    )
+    parser.add_argument(
+        "--instances",
+        type=_positive(int, "the number of instances"),
+        default=setting("INSTANCES", "1"),
+        help="instances of this program (on other machines, say) sharing the database directly, "
+        "for the start-up check that instances x --processes x --pool-size connections fit the "
+        "database's max_connections; not checked with --database-pooler transaction "
+        "(INSTANCES; default 1)",
+    )
+    parser.add_argument(
         "--seed-demo",
         action="store_true",
         help="load the demo data into an empty database given by --database-url "
@@ -250,6 +272,11 @@ def parse_args(
         parser.error(
             "the database URL must start with postgresql:// (e.g. postgresql://user@localhost:5432/db)"
         )
+    if args.database_pooler != "none" and not args.database_url:
+        parser.error(
+            f"--database-pooler {args.database_pooler} needs --database-url (the pooler's address); "
+            "the embedded database is always reached directly"
+        )
     data_dir = args.data_dir or data_default
     if data_dir is None and not args.database_url:
         parser.error("there is no home folder for the default data folder; pass --data-dir or set DATA_DIR")
@@ -269,5 +296,7 @@ def parse_args(
         enable_reset=args.enable_reset,
         idempotency_hours=args.idempotency_hours,
         page_api_origins=args.page_api_origins,
+        database_pooler=args.database_pooler,
+        instances=args.instances,
         data_dir_default="" if args.data_dir is not None else data_kind,
     )

@@ -8,12 +8,23 @@ from .embedded import EmbeddedPostgres, EmbeddedPostgresError
 from .faults import DatabaseHealth, Fault, classify
 from .idempotency import purge_idempotency_keys
 from .migrations import MigrationError, migrate, restore_demo
-from .pool import UNAVAILABLE_ERRORS, connection_is_suspect, create_pool, discard, is_unavailable, redact
+from .pool import (
+    POOLER_MODES,
+    UNAVAILABLE_ERRORS,
+    connect_options,
+    connection_is_suspect,
+    create_pool,
+    discard,
+    is_unavailable,
+    redact,
+    statement_timeouts,
+)
 from .queries import Queries
 from .queries import load as load_queries
 from .watchdog import Watchdog, watch
 
 __all__ = [
+    "POOLER_MODES",
     "UNAVAILABLE_ERRORS",
     "BatchWaitTimeout",
     "Batcher",
@@ -25,6 +36,7 @@ __all__ = [
     "Queries",
     "Watchdog",
     "classify",
+    "connect_options",
     "connection_is_suspect",
     "create_pool",
     "discard",
@@ -34,5 +46,6 @@ __all__ = [
     "purge_idempotency_keys",
     "redact",
     "restore_demo",
+    "statement_timeouts",
     "watch",
 ]

@@ -1,8 +1,9 @@
 """Schema migrations: numbered ``.sql`` files in ``sql/migrations``, applied in order, each once.
 
-Each file runs in its own transaction together with its record in ``schema_migrations``, so a
-failed migration leaves nothing half-applied. The whole run holds a PostgreSQL advisory lock, so two
-processes starting at once never race: the second waits, then finds nothing left to do. A file
+A run is one transaction: the pending files, each with its record in ``schema_migrations``, so a
+failed migration leaves nothing half-applied. That transaction holds a transaction-level advisory
+lock, so processes starting at once never race, also through a transaction pooler: the second
+waits (at most ``LOCK_WAIT`` seconds, saying for whom), then finds nothing left to do. A file
 changed after it was applied is refused (its checksum is recorded), since the database would no
 longer match the code.
 
@@ -157,21 +158,40 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return found
 
 
+# Seconds a migration run waits for the migration lock (another process migrating) or any table
+# lock its statements need, before it gives up with a message saying what it waited for.
+LOCK_WAIT = 60.0
+
+
 async def migrate(
     conn: asyncpg.Connection,
     queries: Queries,
     *,
     seed_demo: bool = False,
     directory: Path = MIGRATIONS_DIR,
+    lock_wait: float = LOCK_WAIT,
+    role_timeouts: dict[str, str] | None = None,
 ) -> list[str]:
     """Apply what is pending; with ``seed_demo``, load the demo data into an empty database.
+
+    Everything happens in one transaction that first takes a transaction-level advisory lock, so
+    processes starting at once (several instances, through a transaction pooler or not) queue
+    up: the first applies what is pending, the others then find nothing left to do; the lock
+    goes with the transaction (COMMIT, ROLLBACK, or a connection lost), never leaks, and no wait
+    is longer than ``lock_wait`` seconds. A failed migration applies nothing of this run.
+
+    ``role_timeouts`` (``statement_timeout`` and ``idle_in_transaction_session_timeout`` in
+    milliseconds, see :func:`..pool.statement_timeouts`) are made the defaults of the connecting
+    role in this database: the way the timeouts reach server connections behind a transaction
+    pooler (issue 10).
 
     Returns the names of the migrations applied.
     """
     migrations = discover(directory)
     applied_now: list[str] = []
-    await conn.execute(queries.lock_migrations, _LOCK_KEY)
-    try:
+    async with conn.transaction():
+        await conn.execute(queries.bound_migration_waits, str(max(1, int(lock_wait * 1000))))
+        await _lock(conn, queries, lock_wait)
         await conn.execute(queries.create_migrations_table)
         applied = {row["version"]: row["checksum"] for row in await conn.fetch(queries.applied_migrations)}
         for migration in migrations:
@@ -190,21 +210,50 @@ async def migrate(
                         "and put it in a new migration file instead"
                     )
                 continue
-            async with conn.transaction():
+            try:
                 await conn.execute(migration.sql)
-                await conn.execute(
-                    queries.record_migration,
-                    migration.version,
-                    migration.name,
-                    migration.checksum,
-                )
+            except asyncpg.LockNotAvailableError:
+                raise MigrationError(
+                    f"migration {label} waited more than {lock_wait:g} s for a lock on a table it "
+                    "changes: another session holds it (a long transaction?); nothing was applied, "
+                    "start again once it ends"
+                ) from None
+            await conn.execute(
+                queries.record_migration, migration.version, migration.name, migration.checksum
+            )
             log.info("applied migration %s", label)
             applied_now.append(label)
+        if role_timeouts is not None:
+            await conn.execute(
+                queries.set_role_timeouts,
+                role_timeouts["statement_timeout"],
+                role_timeouts["idle_in_transaction_session_timeout"],
+            )
+            await conn.execute(queries.apply_role_timeouts)
         if seed_demo:
             await _seed_demo(conn, queries)
-    finally:
-        await conn.execute(queries.unlock_migrations, _LOCK_KEY)
     return applied_now
+
+
+async def _lock(conn: asyncpg.Connection, queries: Queries, lock_wait: float) -> None:
+    """Take the migration lock for this transaction, waiting at most ``lock_wait`` seconds."""
+    if await conn.fetchval(queries.try_lock_migrations, _LOCK_KEY):
+        return
+    holder = await conn.fetchrow(queries.migration_lock_holder, _LOCK_KEY)
+    who = (
+        f"server process {holder['pid']} ({holder['application_name']}, from {holder['client']})"
+        if holder
+        else "another process"
+    )
+    log.info("waiting up to %g s for %s to finish migrating this database", lock_wait, who)
+    try:
+        await conn.execute(queries.lock_migrations, _LOCK_KEY)
+    except asyncpg.LockNotAvailableError:
+        raise MigrationError(
+            f"waited {lock_wait:g} s for {who} to finish migrating this database (it holds the "
+            "migration lock, a transaction-level advisory lock); if it is stuck, end it with "
+            f"SELECT pg_cancel_backend(pid), then start again"
+        ) from None
 
 
 async def _seed_demo(conn: asyncpg.Connection, queries: Queries) -> None:
@@ -216,8 +265,7 @@ async def _seed_demo(conn: asyncpg.Connection, queries: Queries) -> None:
             SEED_FILE.name,
         )
         return
-    async with conn.transaction():
-        await conn.execute(SEED_FILE.read_text(encoding="utf-8"))
+    await conn.execute(SEED_FILE.read_text(encoding="utf-8"))  # in migrate's transaction
     log.info("loaded the demo data set (%s)", SEED_FILE.name)
 
 

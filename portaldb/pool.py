@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from typing import Any
 
 import asyncpg
 
@@ -21,7 +22,11 @@ import asyncpg
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     OSError,  # refused, reset, unreachable
     TimeoutError,  # connect timeout, command_timeout, or pool.acquire(timeout=...)
-    asyncpg.PostgresConnectionError,  # SQLSTATE class 08, ConnectionDoesNotExistError among them
+    # SQLSTATE class 08, ConnectionDoesNotExistError among them. issue 10: PgBouncer 1.18 sends
+    # every error of its own as 08P01 (ProtocolViolationError, a subclass): "no more connections
+    # allowed (max_client_conn)", "pgbouncer cannot connect to server", "query_wait_timeout",
+    # "server conn crashed?", "pgbouncer shutting down", ... all "try again" (tests/test_pooler.py).
+    asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,  # 57P03: starting up or shutting down
     asyncpg.AdminShutdownError,  # 57P01
     asyncpg.CrashShutdownError,  # 57P02
@@ -91,6 +96,39 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     """
 
 
+# -- issue 10: a transaction pooler (PgBouncer pool_mode=transaction) between us and the database --
+
+POOLER_MODES = ("none", "transaction")
+
+
+def statement_timeouts(statement_timeout: float) -> dict[str, str]:
+    """The server-side timeouts for ``statement_timeout`` seconds, in milliseconds as PostgreSQL
+    takes them: the statement's own, and twice that for a transaction left idle."""
+    statement_ms = max(1, int(statement_timeout * 1000))
+    return {
+        "statement_timeout": str(statement_ms),
+        "idle_in_transaction_session_timeout": str(statement_ms * 2),
+    }
+
+
+def connect_options(pooler: str) -> dict[str, Any]:
+    """What :func:`asyncpg.connect` / :func:`asyncpg.create_pool` need for ``pooler``.
+
+    Behind a transaction pooler, consecutive transactions of one client connection run on
+    different server connections, so nothing may outlive a transaction: no named prepared
+    statements (``statement_cache_size=0``; asyncpg 0.32 then sends each statement as an
+    *unnamed* one, Parse/Describe/Flush then Bind/Execute/Sync, all before the one Sync, so the
+    pooler keeps them on one server connection) and no startup parameters but application_name
+    (PgBouncer refuses the others; the timeouts are set as the role's defaults instead, see
+    :func:`langportal.portaldb.migrations.migrate`).
+    """
+    if pooler not in POOLER_MODES:
+        raise ValueError(f"unknown pooler mode {pooler!r}; expected one of {', '.join(POOLER_MODES)}")
+    if pooler == "transaction":
+        return {"statement_cache_size": 0}
+    return {}
+
+
 async def create_pool(
     dsn: str,
     *,
@@ -98,14 +136,20 @@ async def create_pool(
     max_size: int,
     connect_timeout: float,
     statement_timeout: float,
+    pooler: str = "none",
 ) -> asyncpg.Pool:
     """A pool whose every connection has bounded connect and statement times.
 
     A statement that runs longer than ``statement_timeout`` is cancelled by the server itself
     (``statement_timeout``) and, should the server not answer, by asyncpg (``command_timeout``),
-    so a stuck query can never hold a connection forever.
+    so a stuck query can never hold a connection forever. Directly (``pooler="none"``) the
+    server's timeouts are startup parameters of each connection and statements are prepared once
+    per connection; through a transaction pooler they are the role's defaults in the database
+    (set by the migration step), and each statement is prepared unnamed on every call.
     """
-    statement_ms = str(max(1, int(statement_timeout * 1000)))
+    server_settings = {"application_name": "langportal"}
+    if pooler == "none":
+        server_settings.update(statement_timeouts(statement_timeout))
     return await asyncpg.create_pool(
         dsn,
         min_size=min_size,
@@ -114,9 +158,6 @@ async def create_pool(
         command_timeout=statement_timeout + 1,
         max_inactive_connection_lifetime=300,
         reset=_keep_session,
-        server_settings={
-            "application_name": "langportal",
-            "statement_timeout": statement_ms,
-            "idle_in_transaction_session_timeout": str(int(statement_ms) * 2),
-        },
+        server_settings=server_settings,
+        **connect_options(pooler),
     )

@@ -121,6 +121,28 @@ def database_url() -> Iterator[str]:
         yield database.dsn
 
 
+@pytest.fixture(scope="session")
+def pooler_mode() -> str:
+    """``TEST_DATABASE_POOLER``: ``transaction`` when ``TEST_DATABASE_URL`` is a transaction-pooling
+    PgBouncer (issue 10), else ``none``. Every pool the tests open is made for it."""
+    mode = os.environ.get("TEST_DATABASE_POOLER") or "none"
+    if mode not in portaldb.POOLER_MODES:
+        raise pytest.UsageError(f"TEST_DATABASE_POOLER={mode!r}: expected one of {portaldb.POOLER_MODES}")
+    return mode
+
+
+@pytest.fixture(scope="session")
+def direct_database_url(database_url: str, pooler_mode: str) -> str:
+    """The run's database reached directly, for what a pooler cannot pass on (a connection's
+    backend pid, session state): ``TEST_DATABASE_DIRECT_URL``, required with a pooler."""
+    if pooler_mode == "none":
+        return database_url
+    direct = os.environ.get("TEST_DATABASE_DIRECT_URL")
+    if not direct:
+        raise pytest.UsageError("TEST_DATABASE_POOLER is set: set TEST_DATABASE_DIRECT_URL too")
+    return direct
+
+
 @pytest.fixture
 def own_database() -> Iterator[portaldb.EmbeddedPostgres]:
     """An embedded PostgreSQL of the test's own, to stop, restart or inspect (always embedded, even
@@ -137,13 +159,19 @@ def data_dir() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def pool(io_loop: tornado.ioloop.IOLoop, database_url: str) -> Iterator[asyncpg.Pool]:
+def pool(io_loop: tornado.ioloop.IOLoop, database_url: str, pooler_mode: str) -> Iterator[asyncpg.Pool]:
     async def open_pool() -> asyncpg.Pool:
         pool = await portaldb.create_pool(
-            database_url, min_size=1, max_size=10, connect_timeout=10, statement_timeout=10
+            database_url,
+            min_size=1,
+            max_size=10,
+            connect_timeout=10,
+            statement_timeout=10,
+            pooler=pooler_mode,
         )
+        role_timeouts = portaldb.statement_timeouts(10) if pooler_mode != "none" else None
         async with pool.acquire() as conn:
-            await portaldb.migrate(conn, portaldb.load_queries())
+            await portaldb.migrate(conn, portaldb.load_queries(), role_timeouts=role_timeouts)
         return pool
 
     pool = io_loop.run_sync(open_pool)
@@ -152,11 +180,13 @@ def pool(io_loop: tornado.ioloop.IOLoop, database_url: str) -> Iterator[asyncpg.
 
 
 @pytest.fixture
-def one_connection(io_loop: tornado.ioloop.IOLoop, database_url: str) -> Iterator[asyncpg.Pool]:
+def one_connection(
+    io_loop: tornado.ioloop.IOLoop, database_url: str, pooler_mode: str
+) -> Iterator[asyncpg.Pool]:
     """A pool of one connection on the run's database, for tests that hold it to make others wait."""
     pool = io_loop.run_sync(
         lambda: portaldb.create_pool(
-            database_url, min_size=1, max_size=1, connect_timeout=5, statement_timeout=5
+            database_url, min_size=1, max_size=1, connect_timeout=5, statement_timeout=5, pooler=pooler_mode
         )
     )
     yield pool

@@ -17,13 +17,15 @@ SCHEMA = "langportal_migration_test"
 
 
 @pytest.fixture
-def scratch(io_loop, pool, database_url):
-    """Connections whose tables live in an empty schema of their own."""
+def scratch(io_loop, pool, direct_database_url):
+    """Connections whose tables live in an empty schema of their own (a search_path set for the
+    session: directly, also when the run goes through a pooler; tests/test_pooler.py migrates
+    through one)."""
     io_loop.run_sync(lambda: pool.execute(FIXTURE_SQL.reset_scratch_schema))
     opened = []
 
     async def connect() -> asyncpg.Connection:
-        conn = await asyncpg.connect(database_url, server_settings={"search_path": SCHEMA})
+        conn = await asyncpg.connect(direct_database_url, server_settings={"search_path": SCHEMA})
         opened.append(conn)
         return conn
 
@@ -209,11 +211,12 @@ def test_no_loaded_statement_ends_in_a_comment():
         assert not last_line.lstrip().startswith("--"), f"{name} ends with {last_line!r}"
 
 
-async def test_a_stuck_statement_cannot_hold_a_connection(database_url):
+async def test_a_stuck_statement_cannot_hold_a_connection(direct_database_url):
     """statement_timeout is set on every pooled connection: the server cancels a statement that
-    runs too long, and the connection is free again at once."""
+    runs too long, and the connection is free again at once. (Directly: through a transaction
+    pooler the timeout is the role's default instead, tested in tests/test_pooler.py.)"""
     pool = await portaldb.create_pool(
-        database_url, min_size=1, max_size=1, connect_timeout=5, statement_timeout=0.3
+        direct_database_url, min_size=1, max_size=1, connect_timeout=5, statement_timeout=0.3
     )
     try:
         started = asyncio.get_running_loop().time()

@@ -218,12 +218,13 @@ class TestTheStoredAnswerGoneBeforeItIsRead:
     be deleted by another transaction (the claim locks the key's row); should it be gone all the
     same, the request claims the key anew and does its work, or, if that keeps happening, is a 409."""
 
-    async def test_a_concurrent_delete_waits_for_the_claiming_transaction(self, database_url, db: Db):
+    async def test_a_concurrent_delete_waits_for_the_claiming_transaction(self, direct_database_url, db: Db):
         async with db.pool.acquire() as first, first.transaction():
             assert await stored_keys.claim(first, "k", "fingerprint", 60)
             await stored_keys.store_answer(first, "k", 201, "{}", {})
-        claimer = await asyncpg.connect(database_url)
-        deleter = await asyncpg.connect(database_url)
+        # directly: the deleter's backend pid is looked up (a pooler would hide it)
+        claimer = await asyncpg.connect(direct_database_url)
+        deleter = await asyncpg.connect(direct_database_url)
         try:
             async with claimer.transaction():
                 assert not await stored_keys.claim(claimer, "k", "fingerprint", 60)  # live: locked

@@ -144,8 +144,11 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def test_several_processes_share_the_port_and_stop_together(spawn, database_url, unused_port):
-    server = spawn("--database-url", database_url, "--port", str(unused_port), "--processes", "2")
+def test_several_processes_share_the_port_and_stop_together(spawn, database_url, pooler_mode, unused_port):
+    server = spawn(
+        *("--database-url", database_url, "--database-pooler", pooler_mode),
+        *("--port", str(unused_port), "--processes", "2"),
+    )
     server.wait_for(r"listening on .*, 2 processes\)")
     children = _children(server.process.pid)
     assert len(children) == 2
@@ -159,9 +162,17 @@ def test_several_processes_share_the_port_and_stop_together(spawn, database_url,
     assert not any(Path(f"/proc/{pid}").exists() for pid in children)
 
 
-def test_too_many_connections_for_the_database(spawn, database_url, unused_port):
+def test_too_many_connections_for_the_database(spawn, direct_database_url, unused_port):
+    # directly: through a pooler the pools connect to the pooler (tests/test_pooler.py)
     code, log = spawn(
-        "--database-url", database_url, "--port", str(unused_port), "--processes", "50", "--pool-size", "100"
+        "--database-url",
+        direct_database_url,
+        "--port",
+        str(unused_port),
+        "--processes",
+        "50",
+        "--pool-size",
+        "100",
     ).finish()
     assert code == 2
     assert "--processes 50 x --pool-size 100 = 5000 database connections" in log

@@ -126,13 +126,14 @@ def test_a_stop_signal_at_any_moment_of_start_up_stops_everything(spawn, data_di
 
 
 @pytest.fixture
-def limited_database(io_loop, pool, database_url):
-    """A database whose owner may hold only two connections (a superuser has no such limit)."""
+def limited_database(io_loop, pool, direct_database_url):
+    """A database whose owner may hold only two connections (a superuser has no such limit),
+    reached directly (a pooler would hold the connections, not the server processes)."""
     io_loop.run_sync(lambda: pool.execute(FIXTURE_SQL.drop_limited_database))
     io_loop.run_sync(lambda: pool.execute(FIXTURE_SQL.drop_limited_role))
     io_loop.run_sync(lambda: pool.execute(FIXTURE_SQL.create_limited_role))
     io_loop.run_sync(lambda: pool.execute(FIXTURE_SQL.create_limited_database))
-    url = urllib.parse.urlsplit(database_url)
+    url = urllib.parse.urlsplit(direct_database_url)
     host = url.netloc.rpartition("@")[2]
     limited = url._replace(netloc=f"langportal_limited@{host}", path="/langportal_limited")
     yield urllib.parse.urlunsplit(limited)

@@ -261,3 +261,29 @@ SELECT
         FROM word_review_counts
     ) AS by_word,
     (SELECT coalesce(jsonb_object_agg(day, run_start), '{}') FROM study_days) AS days;
+
+-- issue 10: tests/test_pooler.py and tests/test_cluster.py (a PgBouncer in front of a database)
+
+-- name: drop_pooler_database
+DROP DATABASE IF EXISTS langportal_pooler WITH (FORCE);
+
+-- name: create_pooler_database
+CREATE DATABASE langportal_pooler;
+
+-- name: hold_migration_lock
+SELECT pg_advisory_xact_lock($1);
+
+-- name: current_statement_timeout
+SELECT current_setting('statement_timeout');
+
+-- name: count_migrations
+SELECT count(*) FROM schema_migrations;
+
+-- name: add_one
+SELECT $1::int + 1;
+
+-- name: cluster_last_study_session_id
+SELECT coalesce(max(id), 0) FROM study_sessions;
+
+-- name: cluster_study_session_ids_after
+SELECT id FROM study_sessions WHERE id > $1;

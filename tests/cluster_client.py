@@ -1,0 +1,109 @@
+"""The load client of the cluster test (tests/test_cluster.py), run inside the lp-client namespace.
+
+    python -m tests.cluster_client BALANCER_URL DATABASE_URL SECONDS OUT.json
+
+``CONCURRENCY`` workers POST /api/study_sessions through the balancer for ``SECONDS`` (and at most
+``MAX_WRITES`` writes), each write with an Idempotency-Key of its own. A write that fails (a
+connection cut off, a 5xx, a timeout) is sent again with the same key until it is acknowledged
+(201) or 30 s have passed. Then it reads the new rows from the database and writes the counts:
+201s seen, writes acknowledged, rows found, lost (acknowledged ids missing), duplicates (rows beyond
+one per acknowledged key), writes never acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from typing import Any
+
+import asyncpg
+import tornado.httpclient
+
+from tests.helpers import FIXTURE_SQL
+
+CONCURRENCY = 16
+MAX_WRITES = 20000
+GIVE_UP = 30.0
+
+
+async def run(balancer: str, database: str, seconds: float) -> dict[str, Any]:
+    db = await asyncpg.connect(database, statement_cache_size=0)
+    try:
+        before = await db.fetchval(FIXTURE_SQL.cluster_last_study_session_id)
+    finally:
+        await db.close()
+    client = tornado.httpclient.AsyncHTTPClient(force_instance=True, max_clients=CONCURRENCY)
+    counts = {"201s_seen": 0, "attempts": 0, "failed_attempts": 0, "statuses": {}}
+    acknowledged: dict[str, int] = {}
+    unacknowledged: list[str] = []
+    stop_at = time.monotonic() + seconds
+    next_key = iter(range(MAX_WRITES))
+
+    async def write(key: str) -> None:
+        give_up = time.monotonic() + GIVE_UP
+        while time.monotonic() < give_up:
+            counts["attempts"] += 1
+            try:
+                reply = await client.fetch(
+                    f"{balancer}/api/study_sessions",
+                    method="POST",
+                    body=json.dumps({"group_id": 1, "study_activity_id": 1}),
+                    headers={"Content-Type": "application/json", "Idempotency-Key": key},
+                    request_timeout=5,
+                    raise_error=False,
+                )
+                status = reply.code
+            except Exception:  # cut off: a connection reset or a timeout
+                status = 599
+            counts["statuses"][str(status)] = counts["statuses"].get(str(status), 0) + 1
+            if status == 201:
+                counts["201s_seen"] += 1
+                acknowledged[key] = json.loads(reply.body)["study_session"]["id"]
+                return
+            counts["failed_attempts"] += 1
+            await asyncio.sleep(0.1)
+        unacknowledged.append(key)
+
+    async def worker(n: int) -> None:
+        for i in next_key:
+            if time.monotonic() >= stop_at:
+                return
+            await write(f"cluster-{before}-{i}")
+
+    started = time.monotonic()
+    await asyncio.gather(*(worker(n) for n in range(CONCURRENCY)))
+    elapsed = time.monotonic() - started
+    client.close()
+    db = await asyncpg.connect(database, statement_cache_size=0)
+    try:
+        rows = [r["id"] for r in await db.fetch(FIXTURE_SQL.cluster_study_session_ids_after, before)]
+    finally:
+        await db.close()
+    found = set(rows)
+    return {
+        **counts,
+        "writes": len(acknowledged) + len(unacknowledged),
+        "acknowledged": len(acknowledged),
+        "unacknowledged": len(unacknowledged),
+        "rows_found": len(rows),
+        "lost": sum(1 for i in acknowledged.values() if i not in found),
+        "duplicates": len(rows) - len(set(acknowledged.values())),
+        "distinct_ids": len(set(acknowledged.values())) == len(acknowledged),
+        "seconds": round(elapsed, 2),
+        "req_s": round(counts["attempts"] / elapsed, 1),
+    }
+
+
+def main(argv: list[str]) -> int:
+    balancer, database, seconds, out = argv
+    result = asyncio.run(run(balancer, database, float(seconds)))
+    with open(out, "w") as file:
+        json.dump(result, file)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
