@@ -238,10 +238,13 @@ class APIHandler(tornado.web.RequestHandler):
     def query_params(self, schema: str) -> dict[str, Any]:
         """The query string as a dict valid against ``schemas/<schema>.json``, defaults filled in.
 
-        Values are strings on the wire; a string of ASCII digits (optionally after a minus sign)
-        becomes an integer first, so the schema can say ``"type": "integer"`` and bound it. A
-        parameter given twice, or not valid UTF-8, is a 400.
+        Values are strings on the wire; for a parameter the schema types ``"integer"``, a string
+        of ASCII digits (optionally after a minus sign) becomes an integer first, so the schema can
+        bound it; every other parameter stays the string it was (``?cursor=0`` is the string "0").
+        A parameter given twice, or not valid UTF-8, is a 400.
         """
+        validator = self.application.validators[schema]
+        properties = validator.schema.get("properties", {})
         params: dict[str, Any] = {}
         for name, values in self.request.query_arguments.items():
             if len(values) > 1:
@@ -250,12 +253,12 @@ class APIHandler(tornado.web.RequestHandler):
                 text = values[0].decode("utf-8")
             except UnicodeDecodeError:
                 raise APIError(400, f"the query parameter {name} is not valid UTF-8") from None
-            params[name] = _query_value(text)
-        validator = self.application.validators[schema]
+            integer = properties.get(name, {}).get("type") == "integer"
+            params[name] = int(text) if integer and _DIGITS.match(text) else text
         details = error_details(validator, params)
         if details:
             raise APIError(400, "; ".join(d["message"] for d in details), details=details)
-        for name, spec in validator.schema.get("properties", {}).items():
+        for name, spec in properties.items():
             if name not in params and "default" in spec:
                 params[name] = spec["default"]
         return params
@@ -270,8 +273,3 @@ class NotFoundHandler(APIHandler):
 
 
 _DIGITS = re.compile(r"^-?[0-9]{1,1000}$")
-
-
-def _query_value(text: str) -> Any:
-    """A query-string value as JSON Schema should see it: digits become an integer."""
-    return int(text) if _DIGITS.match(text) else text

@@ -54,8 +54,10 @@ def encode_cursor(page: int, created_at: datetime.datetime, session_id: int) -> 
 
 
 def _bad_cursor() -> APIError:
+    # 422, not 400: the token has a cursor's form (the schema checked it), but this server did
+    # not give it, so it cannot say where a page starts.
     return APIError(
-        400,
+        422,
         "cursor is not a cursor this server gave; send the next_cursor of a previous page's "
         "pagination unchanged, or leave cursor out to start from the first page",
         details=[{"field": "cursor", "message": "not a cursor this server gave"}],
@@ -83,13 +85,14 @@ def decode_cursor(token: str) -> tuple[int, datetime.datetime, int]:
 
 def session_window(params: dict[str, Any], page_given: bool) -> tuple[int, int, datetime.datetime, int]:
     """LIMIT, OFFSET and the cursor (created_at, id) of a session list, from ``page``/``per_page``
-    or ``cursor`` (not both: 400). With a cursor, ``params["page"]`` becomes the page it leads to."""
+    or ``cursor`` (not both: 422, since each is valid alone). With a cursor, ``params["page"]``
+    becomes the page it leads to."""
     token = params.get("cursor")
     if token is None:
         return (*limit_offset(params), *NO_CURSOR)
     if page_given:
         raise APIError(
-            400,
+            422,
             "send either page or cursor, not both: cursor already says where the page starts",
             details=[{"field": "page", "message": "not allowed together with cursor"}],
         )
