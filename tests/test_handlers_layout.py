@@ -1,5 +1,6 @@
-"""The handlers and portaldb floors: one job per module, said in its opening sentence, and handlers
-that read the application's settings through its typed config, never through string keys."""
+"""The layout: one job per module, said in its opening sentence and in the README's module list,
+no module over ~300 lines unless the README says why, and handlers that read the application's
+settings through its typed config, never through string keys."""
 
 from __future__ import annotations
 
@@ -12,7 +13,14 @@ import pytest
 from langportal.handlers import AppConfig, PortalApplication, make_app
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = sorted([*(ROOT / "handlers").glob("*.py"), *(ROOT / "portaldb").glob("*.py")])
+FLOORS = ("langportal", "handlers", "portaldb")
+MODULES = sorted(path for floor in FLOORS for path in (ROOT / floor).glob("*.py"))
+LONG = 300  # lines; a module past this is named in the README's layout section with the reason
+
+
+def readme_layout() -> str:
+    text = (ROOT / "README.md").read_text()
+    return text.split("## Project layout", 1)[1].split("\n## ", 1)[0]
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda path: f"{path.parent.name}/{path.name}")
@@ -42,3 +50,23 @@ def test_make_app_builds_a_frozen_config_from_its_keywords(pool):
     )
     with pytest.raises(dataclasses.FrozenInstanceError):
         app.config.pool_timeout = 9  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda path: f"{path.parent.name}/{path.name}")
+def test_each_module_has_its_line_in_the_readme_layout(path: Path):
+    name = f"`{path.parent.name}/{path.name}`"
+    rows = [line for line in readme_layout().splitlines() if line.startswith(f"| {name} |")]
+    assert rows, f"README.md, Project layout: no row for {name}"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda path: f"{path.parent.name}/{path.name}")
+def test_a_long_module_says_why_in_the_readme(path: Path):
+    lines = len(path.read_text().splitlines())
+    if lines <= LONG:
+        return
+    row = next(
+        line
+        for line in readme_layout().splitlines()
+        if line.startswith(f"| `{path.parent.name}/{path.name}` |")
+    )
+    assert "lines:" in row, f"{path.parent.name}/{path.name} has {lines} lines; its README row must say why"
