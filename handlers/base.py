@@ -26,6 +26,7 @@ from tornado import httputil
 from ..portaldb import connection_is_suspect, discard, is_unavailable
 from .answers import Answer, APIError, encode_json, not_found
 from .json_body import BodyBuffer
+from .metrics import reason_of
 from .validation import error_details
 
 if TYPE_CHECKING:
@@ -137,11 +138,16 @@ class APIHandler(tornado.web.RequestHandler):
         A database that cannot be reached, or a pool with no free connection within the
         configured wait, is answered 503 with Retry-After rather than left to hang or fail 500.
         """
-        config = self.application.config
+        app = self.application
+        config = app.config
         deadline = config.pool_timeout + config.statement_timeout + 1
+        waiting = True  # metrics (issue 9): counted in pool waiting until a connection is had
+        app.waiting_for_connection += 1
         try:
             async with asyncio.timeout(deadline):  # whatever the driver does, no request hangs
-                async with self.application.pool.acquire(timeout=config.pool_timeout) as conn:
+                async with app.pool.acquire(timeout=config.pool_timeout) as conn:
+                    waiting = False
+                    app.waiting_for_connection -= 1
                     try:
                         yield conn
                     except BaseException as exc:
@@ -150,11 +156,17 @@ class APIHandler(tornado.web.RequestHandler):
                         raise
         except Exception as exc:
             if is_unavailable(exc):
-                raise self._unavailable(exc) from None
+                raise self._unavailable(exc, waiting_for_connection=waiting) from None
             raise  # a bug: answered 500 with the request id, the connection kept
+        finally:
+            if waiting:
+                app.waiting_for_connection -= 1
 
-    def _unavailable(self, exc: BaseException) -> APIError:
+    def _unavailable(self, exc: BaseException, *, waiting_for_connection: bool = False) -> APIError:
         log.warning("request %s: database unavailable: %r", self.request_id, exc)
+        if (metrics := self.application.metrics) is not None:  # metrics (issue 9)
+            metrics.unavailable(reason_of(exc, waiting_for_connection=waiting_for_connection))
+            metrics.database_error(exc)
         return APIError(
             503,
             "the database is unavailable or busy; retry shortly",
@@ -223,6 +235,9 @@ class APIHandler(tornado.web.RequestHandler):
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, tornado.web.HTTPError):
             return  # an answer we chose; the access line records it
+        metrics = getattr(self.application, "metrics", None)
+        if metrics is not None and isinstance(value, asyncpg.PostgresError | asyncpg.InterfaceError):
+            metrics.database_error(value)  # metrics (issue 9): a statement error answered 500
         log.error(
             "request %s failed: %s %s",
             self.request_id,

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import portaldb
+from .handlers import metrics
 from .logs import setup_logging
 from .serving import bind, check_connection_budget, prepare_database, run_loop, serve
 from .settings import Config, ConfigError, parse_args
@@ -39,7 +40,11 @@ def run(config: Config) -> None:
     runs lets that step finish and ends the program after it, never half-way through it.
     """
     sockets = bind(config)  # first: a busy port must not leave a new data folder behind
+    # metrics (issue 9): with several processes, their values meet in a private folder made now
+    multiprocess_metrics = config.metrics and config.processes > 1
     try:
+        if multiprocess_metrics:
+            metrics.enable_multiprocess()
         if config.database_url:
             _serve_on(config, config.database_url, portaldb.redact(config.database_url), sockets)
         else:
@@ -47,6 +52,8 @@ def run(config: Config) -> None:
     finally:
         for sock in sockets:
             sock.close()
+        if multiprocess_metrics:
+            metrics.disable_multiprocess()  # the folder is removed
     log.info("stopped")
 
 
