@@ -4,6 +4,7 @@
     python server.py                      # the same in a checkout, with its data in ./data
     langportal --database-url URL         # your own PostgreSQL
     langportal --help                     # every setting, its environment variable and default
+    langportal backup FILE                # and the other commands: see commands.py
 
 Order matters: the stop signals are handled first and the port is bound before anything is
 created, so a wrong setting or a busy port leaves nothing behind and a stop at any moment ends
@@ -20,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import portaldb
+from . import commands, portaldb
 from .handlers import metrics
 from .logs import setup_logging
 from .serving import bind, check_connection_budget, prepare_database, run_loop, serve
@@ -44,7 +45,8 @@ def run(config: Config) -> None:
     multiprocess_metrics = config.metrics and config.processes > 1
     try:
         if multiprocess_metrics:
-            metrics.enable_multiprocess()
+            folder = metrics.enable_multiprocess()
+            log.info("metrics: the %d processes' numbers are added up in %s", config.processes, folder)
         if config.database_url:
             _serve_on(config, config.database_url, portaldb.redact(config.database_url), sockets)
         else:
@@ -90,9 +92,17 @@ def _serve_on(config: Config, dsn: str, where: str, sockets: list[Any], *, seed_
 
 def main(argv: Sequence[str] | None = None, *, prog: str = "langportal", checkout: Path | None = None) -> int:
     """Run the program; its exit code. ``checkout`` is passed by a checkout's ``server.py`` only
-    (its data then defaults to ``./data`` there; see settings.default_data_dir)."""
+    (its data then defaults to ``./data`` there; see settings.default_data_dir). The first
+    argument may name a command (backup, restore, psql; see commands.py); serving is the default."""
+    return commands.main(argv, prog=prog, checkout=checkout)
+
+
+def serve_main(
+    argv: Sequence[str] | None, *, prog: str, checkout: Path | None, epilog: str | None = None
+) -> int:
+    """The ``serve`` command: parse the settings, then serve until a stop signal."""
     stop_flag.install()  # before anything is created: a SIGTERM from here on stops in order
-    config = parse_args(argv, prog=prog, checkout=checkout)
+    config = parse_args(argv, prog=prog, checkout=checkout, epilog=epilog)
     setup_logging(config.log_level)
     try:
         run(config)

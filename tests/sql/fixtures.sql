@@ -161,3 +161,12 @@ DROP DATABASE IF EXISTS langportal_limited WITH (FORCE);
 
 -- name: drop_limited_role
 DROP ROLE IF EXISTS langportal_limited;
+
+-- name: portal_tables
+-- Every table of the portal, for the backup tests' snapshots (issue 9).
+SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = 'public' ORDER BY 1;
+
+-- name: drop_everything
+-- A lost database, for the backup tests: every object of the portal gone.
+DROP SCHEMA public CASCADE;
+CREATE SCHEMA public;
