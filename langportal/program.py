@@ -41,12 +41,7 @@ def run(config: Config) -> None:
     runs lets that step finish and ends the program after it, never half-way through it.
     """
     sockets = bind(config)  # first: a busy port must not leave a new data folder behind
-    # metrics (issue 9): with several processes, their values meet in a private folder made now
-    multiprocess_metrics = config.metrics and config.processes > 1
     try:
-        if multiprocess_metrics:
-            folder = metrics.enable_multiprocess()
-            log.info("metrics: the %d processes' numbers are added up in %s", config.processes, folder)
         if config.database_url:
             _serve_on(config, config.database_url, portaldb.redact(config.database_url), sockets)
         else:
@@ -54,8 +49,6 @@ def run(config: Config) -> None:
     finally:
         for sock in sockets:
             sock.close()
-        if multiprocess_metrics:
-            metrics.disable_multiprocess()  # the folder is removed
     log.info("stopped")
 
 
@@ -86,8 +79,15 @@ def _serve_on(config: Config, dsn: str, where: str, sockets: list[Any], *, seed_
     if config.processes == 1:
         log.info("%s", ready)
         run_loop(serve(config, dsn, sockets))
-    else:
+    elif not config.metrics:
         supervise(config, dsn, sockets, ready)
+    else:  # metrics (issue 9): the processes' values meet in a private folder, made now
+        folder = metrics.enable_multiprocess()
+        log.info("metrics: the %d processes' numbers are added up in %s", config.processes, folder)
+        try:
+            supervise(config, dsn, sockets, ready)
+        finally:
+            metrics.disable_multiprocess()  # the folder is removed
 
 
 def main(argv: Sequence[str] | None = None, *, prog: str = "langportal", checkout: Path | None = None) -> int:

@@ -127,7 +127,7 @@ def test_help_shows_every_default_and_environment_variable_and_where_the_data_go
     ).stdout
     # one entry per option: "--flag [VALUE]  help...", its help with whitespace collapsed
     options = re.split(r"\n  (?=--)", installed.split("options:", 1)[1])[1:]
-    assert len(options) == 15, options  # every flag but -h/--help
+    assert len(options) == 18, options  # every flag but -h/--help
     for option in options:
         assert re.search(r"default [^)]+\)$", " ".join(option.split())), option
     installed, checkout = (" ".join(text.split()) for text in (installed, checkout))
