@@ -312,7 +312,7 @@ def restore(args: list[str], prog: str, checkout: Path | None) -> int:
         relations = asyncio.run(_count_relations(database.dsn))
         if relations and not ns.replace:
             raise CommandError(
-                f"{database.where} is not empty ({relations} tables, sequences or other objects); "
+                f"{database.where} is not empty ({relations} tables, indexes, sequences and the like); "
                 "nothing was changed. Pass --replace to drop the portal's data and load the backup "
                 "instead, or restore into a new --data-dir"
             )
