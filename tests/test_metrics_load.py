@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import tornado.httpclient
+import tornado.testing
 from prometheus_client.parser import text_string_to_metric_families
 
 from langportal.handlers.metrics import SAMPLE_SECONDS
@@ -164,3 +165,38 @@ async def load_and_scrape_once(port: int) -> dict:
         return samples(reply.body.decode())
     finally:
         client.close()
+
+
+def test_metrics_on_their_own_port_are_not_on_the_api_port(data_dir: Path, unused_port: int):
+    sock, metrics_port = tornado.testing.bind_unused_port()
+    sock.close()
+    server = Server(
+        "--data-dir", str(data_dir), "--port", str(unused_port), "--metrics-port", str(metrics_port)
+    )
+    try:
+        server.wait_for("listening on")
+
+        async def fetch(port: int, path: str) -> tornado.httpclient.HTTPResponse:
+            client = tornado.httpclient.AsyncHTTPClient(force_instance=True)
+            try:
+                return await client.fetch(
+                    f"http://127.0.0.1:{port}{path}", raise_error=False, request_timeout=10
+                )
+            finally:
+                client.close()
+
+        assert asyncio.run(fetch(unused_port, "/healthz")).code == 200
+        on_api_port = asyncio.run(fetch(unused_port, "/metrics"))
+        assert on_api_port.code == 404
+        scraped = asyncio.run(fetch(metrics_port, "/metrics"))
+        assert scraped.code == 200
+        assert count(samples(scraped.body.decode()), "/healthz", "GET", 200) == 1
+        assert count(samples(scraped.body.decode()), "unmatched", "GET", 404) == 1  # the API port's /metrics
+        elsewhere = asyncio.run(fetch(metrics_port, "/api/groups"))
+        assert elsewhere.code == 404
+        assert b"serves /metrics only" in elsewhere.body
+        server.process.send_signal(signal.SIGTERM)
+        code, log = server.finish()
+        assert code == 0, log
+    finally:
+        server.kill()
