@@ -123,6 +123,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="seconds before wrk counts a request as a timeout, a socket error (default 2, wrk's own)",
     )
     parser.add_argument(
+        "--metrics-cost",
+        type=_positive_int,
+        default=None,
+        metavar="CONNECTIONS",
+        help="also measure what GET /metrics costs (issue 9): at CONNECTIONS (e.g. 256), wrk against "
+        "this server (metrics on) and a second one started with --metrics off, in the order on, off, "
+        "off, on; prints off/on req/s (default: not measured)",
+    )
+    parser.add_argument(
         "--json",
         type=Path,
         metavar="FILE",

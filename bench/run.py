@@ -122,6 +122,7 @@ def measure(
     say(f"server: python server.py {' '.join(shlex.quote(portaldb.redact(part)) for part in server_args)}")
     server = Server(*server_args)
     levels: list[dict[str, Any]] = []
+    metrics_cost: dict[str, Any] | None = None
     try:
         wait_answering(server, port)
         say(f"  answering on http://{HOST}:{port}")
@@ -132,6 +133,8 @@ def measure(
         phases.warm_up()
         for index, connections in enumerate(args.connections):
             levels.append(measure_level(phases, server, connections, ceiling_first=index % 2 == 0))
+        if args.metrics_cost:
+            metrics_cost = measure_metrics_cost(args, phases, server_args, port)
     finally:
         say("\nstopping the server (SIGTERM)")
         server_code, output = stop_server(server)
@@ -163,11 +166,47 @@ def measure(
             for level in levels
         ],
         "targets": targets,
+        "metrics_cost": metrics_cost,
     }
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     path = write_results(figures, text, args.json, stamp)
     say(f"\nwrote {path} and {path.with_suffix('.txt').name} beside it")
     return 0
+
+
+def measure_metrics_cost(
+    args: argparse.Namespace, on: Phases, server_args: list[str], port: int
+) -> dict[str, Any]:
+    """What GET /metrics costs (issue 9): wrk at ``--metrics-cost`` connections against this server
+    (metrics on) and a second, identical one but for ``--metrics off``, on, off, off, on, so drift
+    on a shared machine hits both alike."""
+    connections = args.metrics_cost
+    say(f"\n== metrics cost: {connections} connections, metrics on against off ==")
+    off_port = free_port()
+    off_args = [*server_args, "--metrics", "off"]
+    off_args[off_args.index("--port") + 1] = str(off_port)
+    say(f"  second server: python server.py ... --port {off_port} --metrics off")
+    off_server = Server(*off_args)
+    try:
+        wait_answering(off_server, off_port)
+        meter = CpuMeter(off_server.process.pid, on.db.postmaster_pid())
+        work_dir = on.pgbench_file.parent
+        off = Phases(args, on.tools, on.db, off_server, off_port, meter, work_dir, on.groups, on.activities)
+        rates: dict[str, list[float]] = {"on": [], "off": []}
+        for label, phases in (("on", on), ("off", off), ("off", off), ("on", on)):
+            result = phases.server_load(connections)
+            say(f"  metrics {label}: {result.req_s or 0:.0f} req/s")
+            rates[label].append(result.req_s or 0.0)
+    finally:
+        stop_server(off_server)
+    mean = {label: sum(values) / len(values) for label, values in rates.items()}
+    ratio = mean["on"] / mean["off"] if mean["off"] else None
+    if ratio is not None:
+        say(
+            f"  metrics on / off: {100 * ratio:.1f}% of the req/s "
+            f"({mean['on']:.0f} against {mean['off']:.0f})"
+        )
+    return {"connections": connections, "req_s": rates, "on_over_off": ratio}
 
 
 def measure_level(phases: Phases, server: Server, connections: int, *, ceiling_first: bool) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import tornado.httpserver
@@ -15,6 +16,8 @@ import tornado.web
 
 from .. import portaldb
 from .base import NotFoundHandler
+from .forwarded import Forwarded, Network
+from .metrics import UNMATCHED, Metrics, MetricsHandler
 from .routes import routes
 from .validation import load_validators
 
@@ -50,6 +53,12 @@ class AppConfig:
     allow_reset: bool = False
     idempotency_ttl: float = 24 * 3600
     page_api_origins: tuple[str, ...] = ()
+    # metrics (issue 9): ``metrics`` counts requests (GET /metrics); ``metrics_route`` serves
+    # /metrics on this application (False when --metrics-port serves it on another port).
+    # ``trusted_proxies``: the peers whose X-Forwarded-For/-Proto name the client (forwarded.py).
+    metrics: bool = True
+    metrics_route: bool = True
+    trusted_proxies: tuple[Network, ...] = ()
 
 
 class PortalApplication(tornado.web.Application):
@@ -57,8 +66,13 @@ class PortalApplication(tornado.web.Application):
     its :class:`AppConfig`."""
 
     def __init__(self, pool: asyncpg.Pool, config: AppConfig) -> None:
+        # metrics (issue 9): the registry, and /metrics on this port unless served on another
+        self.metrics = Metrics() if config.metrics else None
+        extra = (
+            [(r"/metrics", MetricsHandler, {"portal": self})] if self.metrics and config.metrics_route else []
+        )
         super().__init__(
-            routes(page_api_origins=config.page_api_origins),
+            [*routes(page_api_origins=config.page_api_origins), *extra],
             default_handler_class=NotFoundHandler,
             log_function=log_request,
             compress_response=False,
@@ -71,7 +85,25 @@ class PortalApplication(tornado.web.Application):
         self._idle = asyncio.Event()
         self._idle.set()
         self._batchers: dict[str, portaldb.Batcher] = {}
-        self.health = portaldb.DatabaseHealth()  # issue 13: episodes of database faults, for the log
+        self.health = portaldb.DatabaseHealth()  # episodes of database faults, for the log
+        self.waiting_for_connection = 0  # requests in pool.acquire now (metrics: pool waiting)
+        self.forwarded = Forwarded(config.trusted_proxies)
+        self._route_of = _route_templates(self.wildcard_router.rules)
+
+    def get_handler_delegate(
+        self,
+        request: Any,
+        target_class: Any,
+        target_kwargs: Any = None,
+        path_args: Any = None,
+        path_kwargs: Any = None,
+    ) -> Any:
+        # metrics (issue 9): remember the matched route's template for the access line's hook
+        request.route = self._route_of.get((target_class, id(target_kwargs)), UNMATCHED)
+        return super().get_handler_delegate(request, target_class, target_kwargs, path_args, path_kwargs)
+
+    def batchers(self) -> list[portaldb.Batcher]:
+        return list(self._batchers.values())
 
     def batcher(self, query: str) -> portaldb.Batcher:
         """The group-commit runner of one batched statement from ``sql/queries``, made on first use."""
@@ -82,6 +114,7 @@ class PortalApplication(tornado.web.Application):
                 max_workers=self.pool.get_max_size(),
                 wait_timeout=self.config.pool_timeout,
                 send_timeout=self.config.statement_timeout + 1,
+                on_batch=self.metrics.batch_size if self.metrics else None,
             )
         return self._batchers[query]
 
@@ -114,6 +147,9 @@ def make_app(
     allow_reset: bool = False,
     idempotency_ttl: float = 24 * 3600,
     page_api_origins: Sequence[str] = (),
+    metrics: bool = True,
+    metrics_route: bool = True,
+    trusted_proxies: Sequence[Network] = (),
 ) -> PortalApplication:
     """The API as a Tornado application around an asyncpg ``pool`` whose schema is migrated.
 
@@ -129,6 +165,9 @@ def make_app(
         allow_reset=allow_reset,
         idempotency_ttl=idempotency_ttl,
         page_api_origins=tuple(page_api_origins),
+        metrics=metrics,
+        metrics_route=metrics_route,
+        trusted_proxies=tuple(trusted_proxies),
     )
     return PortalApplication(pool, config)
 
@@ -149,18 +188,49 @@ def make_http_server(
     )
 
 
+def _route_templates(rules: Sequence[Any]) -> dict[tuple[Any, int], str]:
+    """(handler class, id of its rule's keyword arguments) -> the route's template, e.g.
+    ``/api/groups/{id}/words``: the label of the metrics (a raw path would make a series per id)."""
+    templates = {}
+    for rule in rules:
+        pattern = rule.matcher.regex.pattern.rstrip("$")
+        template = pattern.replace("([^/]+)", "{id}", 1).replace("([^/]+)", "{word_id}", 1)
+        template = template.replace("(.+)", "{path}").replace("()", "")
+        kwargs = id(rule.target_kwargs) if rule.target_kwargs else id(None)
+        templates[(rule.target, kwargs)] = template or "/"
+    return templates
+
+
 def log_request(handler: tornado.web.RequestHandler) -> None:
-    """One access line per request; louder only for failures."""
+    """One access line per request, louder only for failures; and the request's metrics.
+
+    The line: ``CLIENT METHOD PATH STATUS BYTES DURATION rid=REQUEST_ID``, e.g.
+    ``203.0.113.7 POST /api/study_sessions 201 88 3.1ms rid=5f0c...``: the client is the peer, or
+    with --trusted-proxies the address a trusted proxy forwarded (see forwarded.py); BYTES is the
+    response body's size in bytes, its Content-Length (``-`` when it has none).
+    """
     status = handler.get_status()
+    request = handler.request
+    app = handler.application
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
-    if access_log.isEnabledFor(level):
-        request = handler.request
+    logged = access_log.isEnabledFor(level)
+    metrics = getattr(app, "metrics", None)
+    if not logged and metrics is None:
+        return
+    forwarded = getattr(app, "forwarded", None)
+    client, scheme = forwarded.client(request) if forwarded else (request.remote_ip, request.protocol)
+    seconds = request.request_time()
+    if metrics is not None:  # metrics (issue 9)
+        metrics.request(getattr(request, "route", UNMATCHED), request.method, status, scheme, seconds)
+    if logged:
         access_log.log(
             level,
-            "%s %s %d %.1fms rid=%s",
+            "%s %s %s %d %s %.1fms rid=%s",
+            client,
             request.method,
             request.path,
             status,
-            1000 * request.request_time(),
+            handler._headers.get("Content-Length", "-"),  # tornado sets it from the body in finish()
+            1000 * seconds,
             getattr(handler, "request_id", "-"),
         )

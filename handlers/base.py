@@ -26,6 +26,7 @@ from tornado import httputil
 from ..portaldb import Fault, classify, connection_is_suspect, discard
 from .answers import Answer, APIError, encode_json, not_found
 from .json_body import BodyBuffer
+from .metrics import reason_of
 from .validation import error_details
 
 if TYPE_CHECKING:
@@ -137,11 +138,16 @@ class APIHandler(tornado.web.RequestHandler):
         A database that cannot be reached, or a pool with no free connection within the
         configured wait, is answered 503 with Retry-After rather than left to hang or fail 500.
         """
-        config = self.application.config
+        app = self.application
+        config = app.config
         deadline = config.pool_timeout + config.statement_timeout + 1
+        waiting = True  # metrics (issue 9): counted in pool waiting until a connection is had
+        app.waiting_for_connection += 1
         try:
             async with asyncio.timeout(deadline):  # whatever the driver does, no request hangs
-                async with self.application.pool.acquire(timeout=config.pool_timeout) as conn:
+                async with app.pool.acquire(timeout=config.pool_timeout) as conn:
+                    waiting = False
+                    app.waiting_for_connection -= 1
                     try:
                         yield conn
                     except BaseException as exc:
@@ -151,14 +157,20 @@ class APIHandler(tornado.web.RequestHandler):
         except Exception as exc:  # a database fault (portaldb/faults.py) is a 503; a bug a 500
             if (fault := classify(exc)) is None:
                 raise
-            raise self._unavailable(exc, fault) from None
-        self.application.health.succeeded(write=self.request.method not in ("GET", "HEAD"))
+            raise self._unavailable(exc, fault, waiting_for_connection=waiting) from None
+        finally:
+            if waiting:
+                app.waiting_for_connection -= 1
+        app.health.succeeded(write=self.request.method not in ("GET", "HEAD"))
 
-    def _unavailable(self, exc: Exception, fault: Fault) -> APIError:
-        """A database fault is a 503 saying what is wrong, with Retry-After, logged once
-        per episode (portaldb/faults.py), not once per request."""
+    def _unavailable(self, exc: Exception, fault: Fault, *, waiting_for_connection: bool = False) -> APIError:
+        """A database fault is a 503 saying what is wrong, with Retry-After, logged once per
+        episode (portaldb/faults.py), not once per request, and counted by reason (metrics)."""
         started = time.monotonic() - self.request.request_time()
         self.application.health.refused(fault, exc, started=started)
+        if (metrics := self.application.metrics) is not None:
+            metrics.unavailable(reason_of(exc, waiting_for_connection=waiting_for_connection))
+            metrics.database_error(exc)
         return APIError(503, fault.message, headers={"Retry-After": str(self.application.config.retry_after)})
 
     async def fetchrow_batched(self, query: str, *args: Any) -> Any:
@@ -225,6 +237,9 @@ class APIHandler(tornado.web.RequestHandler):
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, tornado.web.HTTPError):
             return  # an answer we chose; the access line records it
+        metrics = getattr(self.application, "metrics", None)
+        if metrics is not None and isinstance(value, asyncpg.PostgresError | asyncpg.InterfaceError):
+            metrics.database_error(value)  # metrics (issue 9): a statement error answered 500
         log.error(
             "request %s failed: %s %s",
             self.request_id,

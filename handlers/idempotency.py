@@ -88,5 +88,7 @@ async def run_once_per_key(
             422,
             "this Idempotency-Key was already used for a different request; send a new key for a new request",
         )
+    if (metrics := handler.application.metrics) is not None:  # metrics (issue 9)
+        metrics.replayed()
     headers = {**previous.headers, "Idempotent-Replayed": "true"}
     return Answer(previous.status, previous.body.encode("utf-8"), headers)

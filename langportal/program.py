@@ -5,6 +5,7 @@
     langportal --database-url URL         # your own PostgreSQL
     langportal --help                     # every setting, its environment variable and default
     langportal migrate --database-url URL # bring the schema up to date, then exit
+    langportal backup FILE                # and the other commands: see commands.py
 
 Order matters: the stop signals are handled first and the port is bound before anything is
 created, so a wrong setting or a busy port leaves nothing behind and a stop at any moment ends
@@ -21,8 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import portaldb
-from .commands import COMMANDS
+from . import commands, portaldb
+from .handlers import metrics
 from .logs import setup_logging
 from .serving import bind, check_connection_budget, prepare_database, run_loop, serve
 from .settings import Config, ConfigError, parse_args
@@ -80,18 +81,30 @@ def _serve_on(config: Config, dsn: str, where: str, sockets: list[Any], *, seed_
     if config.processes == 1:
         log.info("%s", ready)
         run_loop(serve(config, dsn, sockets))
-    else:
+    elif not config.metrics:
         supervise(config, dsn, sockets, ready)
+    else:  # metrics (issue 9): the processes' values meet in a private folder, made now
+        folder = metrics.enable_multiprocess()
+        log.info("metrics: the %d processes' numbers are added up in %s", config.processes, folder)
+        try:
+            supervise(config, dsn, sockets, ready)
+        finally:
+            metrics.disable_multiprocess()  # the folder is removed
 
 
 def main(argv: Sequence[str] | None = None, *, prog: str = "langportal", checkout: Path | None = None) -> int:
     """Run the program; its exit code. ``checkout`` is passed by a checkout's ``server.py`` only
-    (its data then defaults to ``./data`` there; see settings.default_data_dir)."""
+    (its data then defaults to ``./data`` there; see settings.default_data_dir). The first
+    argument may name a command (migrate, backup, restore, psql; see commands.py); serving is the default."""
+    return commands.main(argv, prog=prog, checkout=checkout)
+
+
+def serve_main(
+    argv: Sequence[str] | None, *, prog: str, checkout: Path | None, epilog: str | None = None
+) -> int:
+    """The ``serve`` command: parse the settings, then serve until a stop signal."""
     stop_flag.install()  # before anything is created: a SIGTERM from here on stops in order
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] in COMMANDS:  # `langportal migrate ...` (langportal/commands.py)
-        return COMMANDS[args[0]](args[1:], prog=prog, checkout=checkout)
-    config = parse_args(args, prog=prog, checkout=checkout)
+    config = parse_args(argv, prog=prog, checkout=checkout, epilog=epilog)
     setup_logging(config.log_level)
     try:
         run(config)

@@ -17,6 +17,7 @@ import uvloop
 
 from . import portaldb
 from .handlers import make_app, make_http_server
+from .handlers.metrics import SAMPLE_SECONDS, metrics_application
 from .settings import Config, ConfigError
 from .stopping import stop_flag
 
@@ -105,17 +106,25 @@ async def prepare_database(dsn: str, config: Config, *, seed_demo: bool) -> None
 
 def bind(config: Config) -> list[Any]:
     """The listening sockets, bound before anything else is created (a busy port leaves nothing)."""
+    sockets: list[Any] = []
     try:
-        return tornado.netutil.bind_sockets(config.port, config.host, backlog=4096)
+        for port in (config.port, config.metrics_port):
+            if port is not None:  # metrics (issue 9): --metrics-port gets its sockets here too
+                sockets += tornado.netutil.bind_sockets(port, config.host, backlog=4096)
+        return sockets
     except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        port = config.port if not sockets else config.metrics_port
         if exc.errno == errno.EADDRINUSE:
             advice = "stop the program using that port or choose another with --port"
         elif exc.errno == errno.EACCES:
             advice = "ports below 1024 need privileges; choose another with --port"
         else:
             advice = "--host must be an address of this machine, e.g. 127.0.0.1 or 0.0.0.0"
+        flag = "--port" if port == config.port else "--metrics-port"
         raise ConfigError(
-            f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}; {advice}"
+            f"cannot listen on {config.host}:{port}: {exc.strerror or exc}; {advice.replace('--port', flag)}"
         ) from None
 
 
@@ -143,16 +152,26 @@ async def serve(config: Config, dsn: str, sockets: list[Any]) -> None:
             allow_reset=config.enable_reset,
             idempotency_ttl=config.idempotency_hours * 3600,
             page_api_origins=config.page_api_origins,
+            metrics=config.metrics,
+            metrics_route=config.metrics_port is None,
+            trusted_proxies=config.trusted_proxies,
         )
         server = make_http_server(app)
-        server.add_sockets(sockets)
+        api_sockets, metrics_sockets = split_sockets(sockets, config.metrics_port)
+        server.add_sockets(api_sockets)
+        metrics_server = metrics_http_server(app, metrics_sockets)
         purge = tornado.ioloop.PeriodicCallback(lambda: portaldb.purge_idempotency_keys(pool), 15 * 60 * 1000)
         purge.start()
+        sample = start_sampling(app)
         try:
             await stop_flag.wait()
         finally:
             purge.stop()
+            if sample is not None:
+                sample.stop()
         log.info("process %d stopping: %d request(s) in flight", os.getpid(), app.in_flight)
+        if metrics_server is not None:
+            metrics_server.stop()
         await stop_serving(server, app, config.shutdown_grace)
     finally:
         try:
@@ -160,6 +179,38 @@ async def serve(config: Config, dsn: str, sockets: list[Any]) -> None:
         except TimeoutError:
             log.warning("the database pool did not close in %g s; dropping its connections", CLOSE_TIMEOUT)
             pool.terminate()
+
+
+# -- metrics (issue 9) ------------------------------------------------------------------------
+
+
+def split_sockets(sockets: list[Any], metrics_port: int | None) -> tuple[list[Any], list[Any]]:
+    """The API's sockets and those of --metrics-port (bound together by :func:`bind`)."""
+    if metrics_port is None:
+        return sockets, []
+    theirs = [sock for sock in sockets if sock.getsockname()[1] == metrics_port]
+    return [sock for sock in sockets if sock not in theirs], theirs
+
+
+def metrics_http_server(app: Any, sockets: list[Any]) -> tornado.httpserver.HTTPServer | None:
+    """GET /metrics alone on the sockets of --metrics-port (None without them)."""
+    if not sockets or app.metrics is None:
+        return None
+    server = tornado.httpserver.HTTPServer(
+        metrics_application(app), max_body_size=1024, idle_connection_timeout=60, body_timeout=10
+    )
+    server.add_sockets(sockets)
+    return server
+
+
+def start_sampling(app: Any) -> tornado.ioloop.PeriodicCallback | None:
+    """With several processes, each copies its gauges (pool, in flight) every second into the
+    shared files the scraping process reads; one process samples its own at each scrape."""
+    if app.metrics is None or app.metrics.multiprocess_dir is None:
+        return None
+    sample = tornado.ioloop.PeriodicCallback(lambda: app.metrics.sample(app), SAMPLE_SECONDS * 1000)
+    sample.start()
+    return sample
 
 
 async def stop_serving(

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
+from .handlers.forwarded import Network, parse_networks
+
 _ORIGIN = re.compile(r"^https?://[^/\s?#]+$")
 
 
@@ -41,6 +43,11 @@ class Config:
     # Where the data folder came from when --data-dir / DATA_DIR was not given (for the log line):
     # "the checkout's" or "the per-user"; empty when it was given.
     data_dir_default: str = ""
+    # issue 9: GET /metrics on (on the API port, or on metrics_port), and the proxies trusted to
+    # name the client in X-Forwarded-For / X-Forwarded-Proto
+    metrics: bool = True
+    metrics_port: int | None = None
+    trusted_proxies: tuple[Network, ...] = ()
 
 
 # -- the default data folder --------------------------------------------------------------------
@@ -124,6 +131,20 @@ def parse_origins(text: str) -> tuple[str, ...]:
     return origins
 
 
+def _on_off(text: str) -> bool:
+    value = text.strip().lower()
+    if value not in ("on", "off"):
+        raise argparse.ArgumentTypeError(f"write on or off, got {text!r}")
+    return value == "on"
+
+
+def _networks(text: str) -> tuple[Network, ...]:
+    try:
+        return parse_networks(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--trusted-proxies: {exc}") from None
+
+
 class _OneLineErrors(argparse.ArgumentParser):
     """A wrong flag is one line saying what to fix (not argparse's usage block first)."""
 
@@ -140,6 +161,7 @@ def parse_args(
     prog: str = "langportal",
     checkout: Path | None = None,
     environ: Mapping[str, str] | None = None,
+    epilog: str | None = None,
 ) -> Config:
     """Flags first, then the environment variable named in each flag's help, then the default."""
     env = os.environ if environ is None else environ
@@ -155,9 +177,11 @@ def parse_args(
 
     parser = _OneLineErrors(
         prog=prog,
-        description="Serve the language portal's API (POST /api/study_sessions and friends). Every "
-        "setting is a flag; the environment variable named in its help is used when the flag is "
-        "not given.",
+        description="Serve the language portal's API (POST /api/study_sessions and friends).\n"
+        "Every setting is a flag; the environment variable named in its help is used when the\n"
+        "flag is not given.",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--host",
@@ -267,6 +291,28 @@ def parse_args(
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="INFO logs one line per request, WARNING only failures (LOG_LEVEL; default INFO)",
     )
+    parser.add_argument(
+        "--metrics",
+        type=_on_off,
+        metavar="{on,off}",
+        default=setting("METRICS", "on"),
+        help="GET /metrics in the Prometheus text format: on or off (METRICS; default on)",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=_port,
+        default=setting("METRICS_PORT", "") or None,
+        help="serve /metrics on this port of --host instead of the API port (METRICS_PORT; "
+        "default unset: on the API port)",
+    )
+    parser.add_argument(
+        "--trusted-proxies",
+        type=_networks,
+        default=setting("TRUSTED_PROXIES", ""),
+        help="addresses or networks of your proxies, comma-separated (e.g. 10.0.0.5,192.168.0.0/16): "
+        "only from those are X-Forwarded-For and X-Forwarded-Proto believed, for the client "
+        "address in the log and the metrics (TRUSTED_PROXIES; default none: never believed)",
+    )
     args = parser.parse_args(argv)
     if args.database_url and not re.match(r"^postgres(ql)?://", args.database_url):
         parser.error(
@@ -277,6 +323,12 @@ def parse_args(
             f"--database-pooler {args.database_pooler} needs --database-url (the pooler's address); "
             "the embedded database is always reached directly"
         )
+    if args.metrics_port is not None and args.metrics_port == args.port:
+        parser.error(
+            "--metrics-port must differ from --port (leave it unset to serve /metrics on the API port)"
+        )
+    if args.metrics_port is not None and not args.metrics:
+        parser.error("--metrics-port needs --metrics on")
     data_dir = args.data_dir or data_default
     if data_dir is None and not args.database_url:
         parser.error("there is no home folder for the default data folder; pass --data-dir or set DATA_DIR")
@@ -299,4 +351,7 @@ def parse_args(
         database_pooler=args.database_pooler,
         instances=args.instances,
         data_dir_default="" if args.data_dir is not None else data_kind,
+        metrics=args.metrics,
+        metrics_port=args.metrics_port,
+        trusted_proxies=args.trusted_proxies,
     )

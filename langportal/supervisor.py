@@ -19,6 +19,7 @@ import signal
 import time
 from typing import Any
 
+from .handlers.metrics import process_ended
 from .serving import CLOSE_TIMEOUT, run_loop, serve
 from .settings import Config, ConfigError
 from .stopping import STOP_SIGNALS, blocked, stop_flag
@@ -139,6 +140,7 @@ class Supervisor:
             if pid == 0:
                 break
             slot = self.children.pop(pid, None)
+            process_ended(pid)  # metrics (issue 9): drop its live gauges
             if slot is not None:
                 ended.append((pid, slot, os.waitstatus_to_exitcode(status)))
         return ended

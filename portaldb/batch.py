@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +56,7 @@ class Batcher:
         wait_timeout: float,
         send_timeout: float,
         max_batch: int = 500,
+        on_batch: Callable[[int], None] | None = None,
     ) -> None:
         self._pool = pool
         self._statement = statement
@@ -65,6 +66,12 @@ class Batcher:
         self._max_batch = max_batch
         self._queue: deque[_Call] = deque()
         self._workers: set[asyncio.Task[None]] = set()
+        self._on_batch = on_batch  # metrics (issue 9): told each batch's size
+
+    @property
+    def waiting(self) -> int:
+        """Calls queued, not yet sent (waiting for a connection or for a batch to go out)."""
+        return len(self._queue)
 
     async def fetchrow(self, *args: Any) -> Any:
         """This call's row of the statement's result.
@@ -134,6 +141,8 @@ class Batcher:
 
     async def _send(self, connection: asyncpg.Connection, batch: Sequence[_Call]) -> bool:
         """Run one batch; every call in it gets its row, or the statement's error. True if it ran."""
+        if self._on_batch is not None:
+            self._on_batch(len(batch))
         columns = [list(column) for column in zip(*(call.args for call in batch), strict=True)]
         try:
             rows = await asyncio.wait_for(connection.fetch(self._statement, *columns), self._send_timeout)

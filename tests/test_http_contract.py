@@ -104,7 +104,7 @@ async def test_one_access_line_per_request(http_server_client, db: Db, catalog: 
     records = [r for r in caplog.records if r.name == "portal.access"]
     assert len(records) == 2
     assert records[0].levelno == logging.INFO
-    assert records[0].getMessage().startswith("POST /api/study_sessions 201 ")
+    assert records[0].getMessage().startswith(f"127.0.0.1 POST /api/study_sessions 201 {len(ok.body)} ")
     assert records[0].getMessage().endswith(f"ms rid={ok.headers['X-Request-ID']}")
     assert records[1].levelno == logging.WARNING
     assert "400 " in records[1].getMessage()

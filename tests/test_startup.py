@@ -126,8 +126,9 @@ def test_help_shows_every_default_and_environment_variable_and_where_the_data_go
         [sys.executable, str(SERVER), "--help"], env=environment, capture_output=True, text=True, check=True
     ).stdout
     # one entry per option: "--flag [VALUE]  help...", its help with whitespace collapsed
-    options = re.split(r"\n  (?=--)", installed.split("options:", 1)[1])[1:]
-    assert len(options) == 17, options  # every flag but -h/--help
+    # (the list of commands, after the options, is the epilog: not an option)
+    options = re.split(r"\n  (?=--)", installed.split("options:", 1)[1].split("\ncommands (", 1)[0])[1:]
+    assert len(options) == 20, options  # every flag but -h/--help
     for option in options:
         assert re.search(r"default [^)]+\)$", " ".join(option.split())), option
     installed, checkout = (" ".join(text.split()) for text in (installed, checkout))

@@ -287,3 +287,12 @@ SELECT coalesce(max(id), 0) FROM study_sessions;
 
 -- name: cluster_study_session_ids_after
 SELECT id FROM study_sessions WHERE id > $1;
+
+-- name: portal_tables
+-- Every table of the portal, for the backup tests' snapshots (issue 9).
+SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = 'public' ORDER BY 1;
+
+-- name: drop_everything
+-- A lost database, for the backup tests: every object of the portal gone.
+DROP SCHEMA public CASCADE;
+CREATE SCHEMA public;
