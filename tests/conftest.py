@@ -46,6 +46,14 @@ def io_loop() -> Iterator[tornado.ioloop.IOLoop]:
     loop.close(all_fds=True)
 
 
+@pytest.fixture(autouse=True)
+def _io_loop_is_current(io_loop: tornado.ioloop.IOLoop) -> None:
+    """Every test starts with the run's loop as the current one: a test that ran ``asyncio.run``
+    (which ends by unsetting the current loop) once left every later in-process request of the
+    run waiting on a loop nobody ran, until its 20 s timeout."""
+    asyncio.set_event_loop(io_loop.asyncio_loop)
+
+
 @contextlib.contextmanager
 def fresh_folder(prefix: str) -> Iterator[Path]:
     """A new, empty temporary folder, removed afterwards whatever happened.
