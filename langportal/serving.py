@@ -6,6 +6,7 @@ import asyncio
 import errno
 import logging
 import os
+import resource
 from collections.abc import Coroutine
 from typing import Any
 
@@ -68,8 +69,33 @@ async def prepare_database(dsn: str, config: Config, *, seed_demo: bool) -> None
     check_connection_budget(config, allowed)
 
 
+# Open files a server process wants: every client connection is one, so 10,000 connections need
+# more than the 1,024 that many systems give a process by default.
+WANTED_OPEN_FILES = 65536
+
+
+def raise_open_files_limit(wanted: int = WANTED_OPEN_FILES) -> tuple[int, int] | None:
+    """Raise this process's soft open-files limit towards ``wanted`` (at most the hard limit), so
+    many concurrent connections do not fail with "too many open files"; the server processes
+    inherit it. Logged when raised; (before, after) then, else None."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft == resource.RLIM_INFINITY or soft >= target:
+        return None
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError) as exc:  # pragma: no cover - a hard limit lowered meanwhile
+        log.warning("cannot raise the open-files limit from %d to %d: %s", soft, target, exc)
+        return None
+    note = "" if target >= wanted else " (the hard limit; raise it with ulimit -Hn for more connections)"
+    log.info("raised the open-files limit from %d to %d for client connections%s", soft, target, note)
+    return soft, target
+
+
 def bind(config: Config) -> list[Any]:
-    """The listening sockets, bound before anything else is created (a busy port leaves nothing)."""
+    """The listening sockets, bound before anything else is created (a busy port leaves nothing),
+    after raising the open-files limit for many client connections."""
+    raise_open_files_limit()
     try:
         return tornado.netutil.bind_sockets(config.port, config.host, backlog=4096)
     except OSError as exc:
