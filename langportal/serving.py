@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import gc
 import logging
 import os
 import resource
@@ -92,6 +93,24 @@ def raise_open_files_limit(wanted: int = WANTED_OPEN_FILES) -> tuple[int, int] |
     return soft, target
 
 
+# The cyclic garbage collector: a young-generation collection after this many more container
+# objects than were freed (Python's default is 700). Requests leave little cyclic garbage, but at
+# 700 the collector ran every few requests and, with thousands of connections open, walked all
+# their live objects again and again: measured here, 13% of a server process's CPU at 256
+# connections and about 30% at 10,000. At 50,000 it runs once per some thousands of requests; the
+# garbage it waits for is a few MB at most.
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def tune_garbage_collector() -> None:
+    """Once the application is built: what exists now (modules, the app, its validators...) lives
+    as long as the process, so it is moved out of the collector's sight (``gc.freeze``), and the
+    collector runs less often (``GC_THRESHOLDS``)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def bind(config: Config) -> list[Any]:
     """The listening sockets, bound before anything else is created (a busy port leaves nothing),
     after raising the open-files limit for many client connections."""
@@ -135,6 +154,7 @@ async def serve(config: Config, dsn: str, sockets: list[Any]) -> None:
             page_api_origins=config.page_api_origins,
         )
         server = make_http_server(app)
+        tune_garbage_collector()
         server.add_sockets(sockets)
         purge = tornado.ioloop.PeriodicCallback(lambda: portaldb.purge_idempotency_keys(pool), 15 * 60 * 1000)
         purge.start()

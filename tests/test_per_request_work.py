@@ -4,12 +4,17 @@ and a counter, the fixed headers and the Date prepared ahead; the answers are un
 from __future__ import annotations
 
 import email.utils
+import gc
 import os
 import re
+import resource
+import subprocess
+import sys
 import time
 
 from tornado import httputil
 
+from langportal import serving
 from langportal.handlers import base
 
 from .helpers import Catalog, Db, send
@@ -63,3 +68,30 @@ async def test_every_answer_carries_the_fixed_headers_once(http_server_client, d
         assert re.fullmatch(r"[0-9a-f]{32}", headers["X-Request-ID"])
         assert email.utils.parsedate_to_datetime(headers["Date"]).timestamp() > time.time() - 60
         assert all(len(headers.get_list(name)) == 1 for name in headers)
+
+
+def test_the_collector_runs_less_often_and_skips_what_lives_for_ever():
+    thresholds = gc.get_threshold()
+    try:
+        serving.tune_garbage_collector()
+        assert gc.get_threshold() == serving.GC_THRESHOLDS
+        assert gc.get_freeze_count() > 1000  # the modules, functions and classes loaded so far
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
+
+
+def test_the_open_files_limit_is_raised_for_many_connections():
+    code = (
+        "import resource; from langportal import serving;"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit(resource.RLIMIT_NOFILE)[1]));"
+        "print(serving.raise_open_files_limit(), resource.getrlimit(resource.RLIMIT_NOFILE)[0])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    wanted = (
+        serving.WANTED_OPEN_FILES if hard == resource.RLIM_INFINITY else min(hard, serving.WANTED_OPEN_FILES)
+    )
+    assert result.stdout.split() == ["(256,", f"{wanted})", str(wanted)]
