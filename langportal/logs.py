@@ -141,7 +141,13 @@ class BufferedStreamHandler(logging.StreamHandler):
 
 
 def setup_logging(level: str, stream: TextIO | None = None) -> BufferedStreamHandler:
-    """Log to stderr at ``level`` (INFO logs one access line per request, written in batches)."""
+    """Log to stderr at ``level`` (INFO logs one access line per request, written in batches).
+
+    The lines do not show where in the code they were logged from, so logging is told not to look
+    it up (the Logging HOWTO's "Optimization": ``logging._srcfile = None``): about a quarter of
+    an access line's cost, walking the stack for every request.
+    """
+    logging._srcfile = None
     handler = BufferedStreamHandler(stream, interval=float(os.environ.get(INTERVAL_ENV) or FLUSH_INTERVAL))
     handler.setFormatter(LineFormatter(FORMAT))
     logging.basicConfig(level=level, handlers=[handler])
