@@ -125,7 +125,7 @@ class APIHandler(tornado.web.RequestHandler):
         if allowed is not None:
             origin = self.request.headers.get("Origin")
             if origin in allowed:
-                self._headers["Access-Control-Allow-Origin"] = origin  # one of the configured origins
+                self.set_header("Access-Control-Allow-Origin", origin)
 
     async def prepare(self) -> None:
         self._body = BodyBuffer(self.application.config.max_body_bytes)
