@@ -135,3 +135,40 @@ class CpuMeter:
             max(0.0, busy - explained),
             after.irq - before.irq,
         )
+
+
+def tree_pids(root: int | None) -> list[int]:
+    """``root`` and every process under it (a server's supervisor and its server processes)."""
+    if root is None:
+        return []
+    processes = _all_processes()
+    if root not in processes:
+        return []
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in processes.items():
+        children.setdefault(ppid, []).append(pid)
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(sorted(children.get(pid, ()), reverse=True))
+    return found
+
+
+def memory_mib(root: int | None) -> list[dict[str, float | int]]:
+    """Resident memory of ``root`` and each process under it, from /proc/<pid>/status: ``rss``
+    (VmRSS, now) and ``peak`` (VmHWM, the most it ever held), in MiB."""
+    found = []
+    for pid in tree_pids(root):
+        try:
+            lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+        except OSError:
+            continue  # it ended meanwhile
+        values = {}
+        for line in lines:
+            name, _, rest = line.partition(":")
+            if name in ("VmRSS", "VmHWM"):
+                values[name] = int(rest.split()[0]) / 1024  # kB
+        if values:
+            found.append({"pid": pid, "rss": values.get("VmRSS", 0.0), "peak": values.get("VmHWM", 0.0)})
+    return found

@@ -118,9 +118,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--wrk-timeout",
         type=_positive_float,
-        default=2.0,
+        default=10.0,
         metavar="SECONDS",
-        help="seconds before wrk counts a request as a timeout, a socket error (default 2, wrk's own)",
+        help="seconds before wrk counts a request as a timeout, a socket error (default 10: at 10,000 "
+        "connections even the floor answers in seconds)",
     )
     parser.add_argument(
         "--metrics-cost",

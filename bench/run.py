@@ -6,14 +6,17 @@
 
 This file is the entry point: it sets the stage and runs the phases in order. One benchmark loads
 a fixed data set, starts ``server.py`` as a user would, then for each concurrency runs two phases,
-one after the other (order alternating per level, so drift on a shared machine hits both):
+one after the other (order alternating per level, so drift on a shared machine hits all alike):
 
 - the ceiling: pgbench -M prepared running the endpoint's own SQL (create_study_sessions, loaded
   with portaldb from sql/queries) with random existing ids, at min(connections, 256) clients;
-- the server: wrk posting random valid bodies at that many connections.
+- the server: wrk posting random valid bodies at that many connections, default settings (the
+  access log on);
+- the floor: the same wrk load against bench/floor.py, Tornado + uvloop in as many processes,
+  answering a fixed 201 after json.loads: the most this HTTP stack can do (issue 11).
 
 It prints throughput, latency, errors, CPU time per request and a lost-writes check per level,
-then a table and the targets of issue 3 with PASS/FAIL, and writes every figure as JSON to
+then a table and the targets of issues 3 and 11 with PASS/FAIL, and writes every figure as JSON to
 bench/results/. See bench/README.md.
 """
 
@@ -46,6 +49,7 @@ from bench.options import parse_args  # noqa: E402
 from bench.phases import Phases  # noqa: E402
 from bench.processes import (  # noqa: E402
     HOST,
+    Floor,
     Tools,
     database,
     find_tools,
@@ -66,7 +70,10 @@ def benchmark(args: argparse.Namespace) -> int:
     """One whole benchmark: tools, database, server, every level's phases, the results."""
     tools = find_tools()
     help_text = server_help()
-    estimate = 10 + args.warmup + len(args.connections) * 2 * (args.duration + 3)
+    long_phase = max(args.duration, 30)
+    estimate = 10 + 2 * args.warmup
+    for connections in args.connections:
+        estimate += args.duration + 2 * (long_phase if connections >= 5000 else args.duration) + 6
     say(
         f"bench/run.py: POST /api/study_sessions at {','.join(map(str, args.connections))} connections, "
         f"{args.duration} s per phase; about {estimate:.0f} s"
@@ -116,26 +123,36 @@ def measure(
     )
     port = args.port or free_port()
     server_args = [
-        "--host", HOST, "--port", str(port), "--database-url", db.dsn, "--log-level", "WARNING",
+        "--host", HOST, "--port", str(port), "--database-url", db.dsn,
         *server_flags, *args.server_args,
     ]  # fmt: skip
     say(f"server: python server.py {' '.join(shlex.quote(portaldb.redact(part)) for part in server_args)}")
     server = Server(*server_args)
     levels: list[dict[str, Any]] = []
     metrics_cost: dict[str, Any] | None = None
+    floor: Floor | None = None
     try:
         wait_answering(server, port)
         say(f"  answering on http://{HOST}:{port}")
+        floor_port = free_port()
+        say(f"floor: python bench/floor.py --host {HOST} --port {floor_port} --processes {args.processes}")
+        floor = Floor(floor_port, args.processes)
+        floor.wait_answering()
         meter = CpuMeter(server.process.pid, db.postmaster_pid())
         if meter.database_pid is None:
             say("  note: the database does not run on this machine; its CPU time is not measured")
-        phases = Phases(args, tools, db, server, port, meter, work_dir, groups, activities)
+        floor_meter = CpuMeter(floor.process.pid, None)
+        phases = Phases(
+            args, tools, db, server, port, meter, floor_port, floor_meter, work_dir, groups, activities
+        )
         phases.warm_up()
         for index, connections in enumerate(args.connections):
             levels.append(measure_level(phases, server, connections, ceiling_first=index % 2 == 0))
         if args.metrics_cost:
             metrics_cost = measure_metrics_cost(args, phases, server_args, port)
     finally:
+        if floor is not None:
+            floor.stop()
         say("\nstopping the server (SIGTERM)")
         server_code, output = stop_server(server)
         if server_code != 0:
@@ -162,6 +179,9 @@ def measure(
                 "order": level["order"],
                 "ceiling": asdict(level["ceiling"]),
                 "server": asdict(level["server"]),
+                "floor": asdict(level["floor"]),
+                "server_per_floor": ratio(level["server"].req_s, level["floor"].req_s),
+                "server_per_ceiling": ratio(level["server"].req_s, level["ceiling"].tps),
             }
             for level in levels
         ],
@@ -209,18 +229,26 @@ def measure_metrics_cost(
     return {"connections": connections, "req_s": rates, "on_over_off": ratio}
 
 
+def ratio(value: float | None, reference: float | None) -> float | None:
+    return value / reference if value and reference else None
+
+
 def measure_level(phases: Phases, server: Server, connections: int, *, ceiling_first: bool) -> dict[str, Any]:
-    """Both phases at one concurrency, in the order given; the server must survive each."""
+    """The three phases at one concurrency, in the order given (ceiling, server, floor, or the
+    reverse); the server must survive each."""
     say(f"\n== {connections} connections ==")
-    order = ("ceiling", "server") if ceiling_first else ("server", "ceiling")
+    order = ("ceiling", "server", "floor") if ceiling_first else ("floor", "server", "ceiling")
     level: dict[str, Any] = {"connections": connections, "order": list(order)}
     for phase in order:
         if phase == "ceiling":
             level["ceiling"] = phases.ceiling(connections)
             report_ceiling(level["ceiling"])
+        elif phase == "floor":
+            level["floor"] = phases.floor_load(connections)
+            report_server(level["floor"], level.get("ceiling"), level.get("server"))
         else:
             level["server"] = phases.server_load(connections)
-            report_server(level["server"], level.get("ceiling"))
+            report_server(level["server"], level.get("ceiling"), level.get("floor"))
         if server.process.poll() is not None:
             raise BenchError(
                 f"the server exited with code {server.process.returncode} during the benchmark:\n"

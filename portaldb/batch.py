@@ -36,6 +36,7 @@ class _Call:
     args: tuple[Any, ...]
     future: asyncio.Future[Any]
     sent: bool = field(default=False)
+    timer: asyncio.TimerHandle | None = None
 
 
 class Batcher:
@@ -44,7 +45,9 @@ class Batcher:
 
     Every wait is bounded: a call waits at most ``wait_timeout`` to be sent, and a sent batch gets
     ``send_timeout`` (a little over the statement timeout) before its calls fail and its connection
-    is closed, whatever the driver is doing; a caller never hangs.
+    is closed, whatever the driver is doing; a caller never hangs. Each call's bound is one timer
+    handle of the event loop (``call_at``, cancelled when the answer comes): a tenth of the objects
+    and callbacks of ``wait_for(shield(...))``, which counted at 10,000 concurrent requests.
     """
 
     def __init__(
@@ -82,19 +85,35 @@ class Batcher:
         or may not have been committed (as with any request cut off mid-flight; a client retries
         safely with an Idempotency-Key).
         """
-        call = _Call(args, asyncio.get_running_loop().create_future())
+        loop = asyncio.get_running_loop()
+        call = _Call(args, loop.create_future())
         self._queue.append(call)
         if len(self._workers) < self._max_workers:
-            worker = asyncio.get_running_loop().create_task(self._work())
+            worker = loop.create_task(self._work())
             self._workers.add(worker)
             worker.add_done_callback(self._workers.discard)
+        call.timer = loop.call_at(loop.time() + self._wait_timeout, self._waited_too_long, call)
         try:
-            return await asyncio.wait_for(asyncio.shield(call.future), self._wait_timeout)
-        except TimeoutError:
-            if not call.sent:
-                self._queue.remove(call)
-                raise BatchWaitTimeout("no database connection was free in time") from None
-        return await asyncio.wait_for(asyncio.shield(call.future), self._send_timeout)
+            return await call.future
+        finally:
+            call.timer.cancel()
+
+    def _waited_too_long(self, call: _Call) -> None:
+        """``wait_timeout`` after the call: unsent, it fails and leaves the queue; sent, its batch
+        gets ``send_timeout`` more."""
+        if call.future.done():
+            return
+        if not call.sent:
+            self._queue.remove(call)
+            call.future.set_exception(BatchWaitTimeout("no database connection was free in time"))
+            return
+        loop = call.future.get_loop()
+        call.timer = loop.call_at(loop.time() + self._send_timeout, self._sent_too_long, call)
+
+    @staticmethod
+    def _sent_too_long(call: _Call) -> None:
+        if not call.future.done():
+            call.future.set_exception(TimeoutError())
 
     async def _work(self) -> None:
         """Send batches while calls are queued; then end (no idle tasks are left behind)."""

@@ -1,0 +1,178 @@
+"""A/B: this checkout's server against another's (say, main's), in alternating wrk phases of one run.
+
+    python bench/ab.py --baseline /tmp/main-checkout --database-url postgresql://postgres@127.0.0.1/bench
+
+``--baseline`` is another checkout of this project with its own virtualenv (``.venv`` inside it,
+``pip install -e .`` there). Both servers run at once on their own ports, against the same
+database (its portal tables are EMPTIED and loaded with the bench's data set, as bench/run.py
+does), with the same options; then wrk (bench/post_session.lua) loads one, then the other,
+alternating for ``--rounds`` rounds, so drift on a shared machine hits both alike. It prints each
+phase's req/s, p99 and the server's CPU ms per request (from /proc), and the ratios B/A.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path[0] = str(Path(__file__).resolve().parent.parent)  # as bench/run.py: `bench` as a package
+
+from bench import BenchError, say  # noqa: E402
+from bench.cpu import tree_cpu_seconds  # noqa: E402
+from bench.database import Database  # noqa: E402
+from bench.phases import LUA_SCRIPT  # noqa: E402
+from bench.processes import HOST, free_port, raise_open_files_limit, wrk_preexec  # noqa: E402
+
+HERE = Path(__file__).resolve().parent.parent
+
+
+def start(
+    checkout: Path, python: Path, port: int, dsn: str, extra: list[str]
+) -> tuple[subprocess.Popen, Path]:
+    log = Path(tempfile.mkstemp(prefix="langportal-ab-", suffix=".log")[1])
+    process = subprocess.Popen(
+        [
+            str(python),
+            str(checkout / "server.py"),
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--database-url",
+            dsn,
+            *extra,
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        cwd=checkout,
+        start_new_session=True,
+    )
+    return process, log
+
+
+def wait_answering(port: int, process: subprocess.Popen, log: Path) -> None:
+    import http.client
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise BenchError(f"a server exited early:\n{log.read_text()[-2000:]}")
+        conn = http.client.HTTPConnection(HOST, port, timeout=2)
+        try:
+            conn.request("GET", "/api/study_sessions/1")
+            conn.getresponse().read()
+            return
+        except OSError:
+            time.sleep(0.2)
+        finally:
+            conn.close()
+    raise BenchError(f"a server did not answer on port {port}")
+
+
+def load(port: int, pid: int, connections: int, seconds: int) -> dict[str, float]:
+    before = tree_cpu_seconds(pid) or 0.0
+    finished = subprocess.run(
+        [
+            "wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout=10s", "--latency",
+            "-s", str(LUA_SCRIPT), f"http://{HOST}:{port}/api/study_sessions", "--", "100", "10",
+        ],
+        capture_output=True, text=True, check=False, timeout=seconds + 60, preexec_fn=wrk_preexec,
+    )  # fmt: skip
+    cpu = (tree_cpu_seconds(pid) or 0.0) - before
+    match = re.search(r"^BENCH_RESULT (\{.*\})$", finished.stdout, re.MULTILINE)
+    if not match:
+        raise BenchError(f"wrk failed:\n{finished.stdout[-1000:]}{finished.stderr[-1000:]}")
+    stats = json.loads(match[1])
+    answered = stats["requests"]
+    good = sum(v for k, v in stats["statuses"].items() if 200 <= int(k) < 300)
+    errors = sum(stats["errors"][k] for k in ("connect", "read", "write", "timeout"))
+    return {
+        "req_s": answered / (stats["duration_us"] / 1e6),
+        "p99_ms": stats["latency_us"]["percentiles"]["99"] / 1000,
+        "cpu_ms": 1000 * cpu / max(answered, 1),
+        "non_2xx": answered - good,
+        "socket_errors": errors,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench/ab.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--baseline", type=Path, required=True, help="the other checkout (with .venv/)")
+    parser.add_argument(
+        "--candidate", type=Path, help="the checkout to compare with it (with .venv/; default: this one)"
+    )
+    parser.add_argument(
+        "--database-url", required=True, help="a database of its own: its portal tables are EMPTIED"
+    )
+    parser.add_argument("--connections", type=int, default=256)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per phase (default 10)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--server-args", default="--processes 2 --pool-size 8")
+    args = parser.parse_args(argv)
+    raise_open_files_limit(args.connections)
+    db = Database(args.database_url)
+    try:
+        db.migrate_and_load()
+    finally:
+        db.close()
+    extra = args.server_args.split()
+    python_b = args.baseline / ".venv" / "bin" / "python"
+    servers = {
+        "A (baseline)": start(args.baseline, python_b, free_port(), args.database_url, extra),
+        "B (this checkout)": start(
+            args.candidate or HERE,
+            args.candidate / ".venv" / "bin" / "python" if args.candidate else Path(sys.executable),
+            free_port(),
+            args.database_url,
+            extra,
+        ),
+    }
+    ports = {name: int(proc.args[proc.args.index("--port") + 1]) for name, (proc, _) in servers.items()}
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
+    try:
+        for name, (proc, log) in servers.items():
+            wait_answering(ports[name], proc, log)
+            load(ports[name], proc.pid, 64, 2)  # warm-up
+        say(f"A/B at {args.connections} connections, {args.duration} s phases, {args.rounds} rounds; {extra}")
+        for round_number in range(args.rounds):
+            order = list(servers) if round_number % 2 == 0 else list(reversed(servers))
+            for name in order:
+                result = load(ports[name], servers[name][0].pid, args.connections, args.duration)
+                results[name].append(result)
+                say(
+                    f"  round {round_number + 1} {name}: {result['req_s']:,.0f} req/s, "
+                    f"p99 {result['p99_ms']:.1f} ms, server CPU {result['cpu_ms']:.3f} ms/request, "
+                    f"non-2xx {result['non_2xx']:.0f}, "
+                    f"socket errors {result['socket_errors']:.0f}"
+                )
+    finally:
+        for proc, log in servers.values():
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, 9)
+                proc.wait()
+            log.unlink(missing_ok=True)
+    a, b = results["A (baseline)"], results["B (this checkout)"]
+    req = statistics.median(y["req_s"] / x["req_s"] for x, y in zip(a, b, strict=True))
+    cpu = statistics.median(y["cpu_ms"] / x["cpu_ms"] for x, y in zip(a, b, strict=True))
+    say(f"B/A, median of the rounds: req/s x{req:.2f}; server CPU per request x{cpu:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BenchError as exc:
+        print(f"bench/ab.py: error: {exc}", file=sys.stderr)
+        sys.exit(2)
