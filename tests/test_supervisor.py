@@ -122,7 +122,9 @@ def test_a_stop_signal_at_any_moment_of_start_up_stops_everything(spawn, data_di
         # Before Python has started, the default action ends it: nothing was created yet then.
         log = assert_all_stopped(server, data_dir, expect=(0, -signal.SIGTERM))
         seen.add("served" if "listening on" in log else "starting" if log else "not started")
-    assert "starting" in seen, seen  # the delays did land in the start-up, not all before or after
+    # The delays spanned the start-up: some runs were stopped before serving, some after. (A warm
+    # start logs nothing before "listening on", so a stop during it often looks "not started".)
+    assert {"served"} < seen, seen
 
 
 @pytest.fixture
