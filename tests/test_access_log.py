@@ -121,9 +121,10 @@ def _get(port: int, path: str) -> int:
 
 
 @pytest.mark.parametrize("processes", ["1", "2"])
-def test_a_graceful_stop_loses_no_access_line(database_url, unused_port, processes):
+def test_a_graceful_stop_loses_no_access_line(database_url, pooler_mode, unused_port, processes):
     server = Server(
-        "--port", str(unused_port), "--database-url", database_url, "--processes", processes,
+        "--port", str(unused_port), "--processes", processes,
+        "--database-url", database_url, "--database-pooler", pooler_mode,
         env={INTERVAL_ENV: "600"},  # nothing written on time: only the stop can write the lines held
     )  # fmt: skip
     try:

@@ -234,11 +234,14 @@ async def test_migration_counts_the_history_already_there(scratch_schema):
 
 
 @pytest.fixture
-def scratch_schema(io_loop, pool, database_url):
-    """A connection whose tables live in an empty schema of its own."""
+def scratch_schema(io_loop, pool, direct_database_url):
+    """A connection whose tables live in an empty schema of its own (reached directly: a session
+    search_path is state a transaction pooler cannot carry)."""
     io_loop.run_sync(lambda: pool.execute(FIXTURE_SQL.reset_scratch_schema))
     conn = io_loop.run_sync(
-        lambda: asyncpg.connect(database_url, server_settings={"search_path": "langportal_migration_test"})
+        lambda: asyncpg.connect(
+            direct_database_url, server_settings={"search_path": "langportal_migration_test"}
+        )
     )
     yield conn
     io_loop.run_sync(conn.close)
