@@ -124,6 +124,7 @@ class Phases:
         self.activities = activities
         self.url = f"http://{HOST}:{port}/api/study_sessions"
         self.floor_url = f"http://{HOST}:{floor_port}/api/study_sessions"
+        self.floor_port = floor_port
         self.floor_meter = floor_meter
         self.pgbench_file = work_dir / "create_study_sessions.pgbench"
         self.pgbench_file.write_text(pgbench_script(groups, activities), encoding="utf-8")

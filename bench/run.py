@@ -198,8 +198,8 @@ def measure_metrics_cost(
     args: argparse.Namespace, on: Phases, server_args: list[str], port: int
 ) -> dict[str, Any]:
     """What GET /metrics costs (issue 9): wrk at ``--metrics-cost`` connections against this server
-    (metrics on) and a second, identical one but for ``--metrics off``, on, off, off, on, so drift
-    on a shared machine hits both alike."""
+    (metrics on) and a second, identical one but for ``--metrics off``, on, off, off, on, on, off,
+    so drift on a shared machine hits both alike."""
     connections = args.metrics_cost
     say(f"\n== metrics cost: {connections} connections, metrics on against off ==")
     off_port = free_port()
@@ -211,22 +211,46 @@ def measure_metrics_cost(
         wait_answering(off_server, off_port)
         meter = CpuMeter(off_server.process.pid, on.db.postmaster_pid())
         work_dir = on.pgbench_file.parent
-        off = Phases(args, on.tools, on.db, off_server, off_port, meter, work_dir, on.groups, on.activities)
+        off = Phases(
+            args, on.tools, on.db, off_server, off_port, meter, on.floor_port, on.floor_meter,
+            work_dir, on.groups, on.activities,
+        )  # fmt: skip
         rates: dict[str, list[float]] = {"on": [], "off": []}
-        for label, phases in (("on", on), ("off", off), ("off", off), ("on", on)):
-            result = phases.server_load(connections)
-            say(f"  metrics {label}: {result.req_s or 0:.0f} req/s")
+        cpu: dict[str, list[float]] = {"on": [], "off": []}
+        for label in ("on", "off", "off", "on", "on", "off"):
+            result = (on if label == "on" else off).server_load(connections)
+            server_cpu = result.cpu_ms_per_request.get("server")
+            say(
+                f"  metrics {label}: {result.req_s or 0:,.0f} req/s, "
+                f"server CPU {server_cpu or 0:.4f} ms per request"
+            )
             rates[label].append(result.req_s or 0.0)
+            if server_cpu:
+                cpu[label].append(server_cpu)
     finally:
         stop_server(off_server)
     mean = {label: sum(values) / len(values) for label, values in rates.items()}
     ratio = mean["on"] / mean["off"] if mean["off"] else None
+    cpu_mean = {label: sum(values) / len(values) if values else None for label, values in cpu.items()}
+    cpu_ratio = cpu_mean["on"] / cpu_mean["off"] if cpu_mean["on"] and cpu_mean["off"] else None
     if ratio is not None:
         say(
             f"  metrics on / off: {100 * ratio:.1f}% of the req/s "
-            f"({mean['on']:.0f} against {mean['off']:.0f})"
+            f"({mean['on']:,.0f} against {mean['off']:,.0f})"
         )
-    return {"connections": connections, "req_s": rates, "on_over_off": ratio}
+    if cpu_ratio is not None:
+        say(
+            f"  server CPU per request, on / off: {100 * cpu_ratio:.1f}% "
+            f"({cpu_mean['on']:.4f} against {cpu_mean['off']:.4f} ms; metrics cost "
+            f"{100 * (cpu_ratio - 1):+.1f}% of the server's CPU)"
+        )
+    return {
+        "connections": connections,
+        "req_s": rates,
+        "on_over_off": ratio,
+        "server_cpu_ms_per_request": cpu,
+        "server_cpu_on_over_off": cpu_ratio,
+    }
 
 
 def ratio(value: float | None, reference: float | None) -> float | None:

@@ -219,6 +219,8 @@ async def serve(config: Config, dsn: str, sockets: list[Any]) -> None:
         if metrics_server is not None:
             metrics_server.stop()
         await stop_serving(server, app, config.shutdown_grace)
+        if app.metrics is not None:
+            app.metrics.flush()  # the last requests' counts, for the totals of the other processes
     finally:
         try:
             await asyncio.wait_for(pool.close(), timeout=CLOSE_TIMEOUT)
@@ -250,8 +252,9 @@ def metrics_http_server(app: Any, sockets: list[Any]) -> tornado.httpserver.HTTP
 
 
 def start_sampling(app: Any) -> tornado.ioloop.PeriodicCallback | None:
-    """With several processes, each copies its gauges (pool, in flight) every second into the
-    shared files the scraping process reads; one process samples its own at each scrape."""
+    """With several processes, each copies its gauges (pool, in flight) and its pending request
+    counts every second into the shared files the scraping process reads; one process samples its
+    own at each scrape."""
     if app.metrics is None or app.metrics.multiprocess_dir is None:
         return None
     sample = tornado.ioloop.PeriodicCallback(lambda: app.metrics.sample(app), SAMPLE_SECONDS * 1000)

@@ -9,10 +9,12 @@ import re
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from langportal.handlers import make_app
 from langportal.handlers.forwarded import parse_networks
+from langportal.handlers.metrics import LATENCY_BUCKETS, Metrics
 
 from .helpers import Catalog, Db, send
 
@@ -202,3 +204,32 @@ def test_trusted_proxies_must_be_addresses_or_networks():
     ]
     with pytest.raises(ValueError, match=r"'proxy\.example' is not an IP address or network"):
         parse_networks("10.0.0.5,proxy.example")
+
+
+def test_counts_added_at_flush_equal_what_observe_would_have_counted():
+    # The hot path adds to plain dicts and flush() hands them to prometheus_client in one call
+    # per series (handlers/metrics.py); the exposition must be what inc()/observe() per request
+    # would have written: every bucket edge, values past the last bucket, the sum, the counts.
+    metrics = Metrics()
+    registry = CollectorRegistry()
+    reference = Histogram("reference", "", ["route"], buckets=LATENCY_BUCKETS, registry=registry)
+    latencies = [0.0, 0.0004, *LATENCY_BUCKETS, *(b * 1.01 for b in LATENCY_BUCKETS), 10.5, 99.0]
+    for _ in range(2):  # two flushes: the second adds to the first
+        for seconds in latencies:
+            for route in ("/api/study_sessions", "/api/groups/{id}"):
+                metrics.request(route, "POST", 201, "http", seconds)
+                reference.labels(route).observe(seconds)
+        metrics.request("unmatched", "GET", 404, "https", 0.002)
+        found = samples(metrics.exposition().decode())
+    expected = {
+        (name.replace("reference", "portal_request_duration_seconds"), labels): value
+        for (name, labels), value in samples(generate_latest(registry).decode()).items()
+        if not name.endswith("_created")
+    }
+    assert len(expected) == 2 * (len(LATENCY_BUCKETS) + 1 + 2)  # per route: buckets and +Inf, count, sum
+    for key, value in expected.items():
+        assert found[key] == pytest.approx(value), key
+    assert requests(found, "/api/study_sessions", "POST", 201) == 2 * len(latencies)
+    assert requests(found, "unmatched", "GET", 404, "https") == 2
+    metrics.flush()  # nothing pending: nothing is added twice
+    assert samples(metrics.exposition().decode()) == found

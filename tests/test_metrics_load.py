@@ -78,6 +78,9 @@ async def load_and_scrape(port: int) -> tuple[list[int], list[dict], dict]:
         await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(CONCURRENCY))), timeout=120)
         done.set()
         await asyncio.wait_for(watching, timeout=30)
+        # each process hands its counts to the shared files every SAMPLE_SECONDS (and the
+        # scraping one at the scrape): after that, the totals are exact
+        await asyncio.sleep(SAMPLE_SECONDS * 1.5)
         final = samples((await client.fetch(base + "/metrics", request_timeout=30)).body.decode())
     finally:
         client.close()
