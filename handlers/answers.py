@@ -45,9 +45,12 @@ class APIError(tornado.web.HTTPError):
         self.headers = headers or {}
 
 
+# One encoder for every answer: json.dumps() with any option set builds a new JSONEncoder per
+# call, which was half of encoding a small answer. ensure_ascii=False keeps kanji readable.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
 def encode_json(payload: Any) -> bytes:
-    # ensure_ascii=False keeps kanji readable; a lone surrogate (which UTF-8 cannot carry) is
-    # written as its JSON escape by backslashreplace, so encoding never fails.
-    return json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode(
-        "utf-8", "backslashreplace"
-    )
+    # A lone surrogate (which UTF-8 cannot carry) is written as its JSON escape by
+    # backslashreplace, so encoding never fails.
+    return _ENCODER.encode(payload).encode("utf-8", "backslashreplace")

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-import tornado.httpserver
 import tornado.web
 
 from .. import portaldb
 from .base import NotFoundHandler
+from .deadlines import HTTPServerWithDeadlines
 from .forwarded import Forwarded, Network
 from .metrics import UNMATCHED, Metrics, MetricsHandler
 from .routes import routes
@@ -174,16 +174,17 @@ def make_app(
 
 def make_http_server(
     app: PortalApplication, *, idle_timeout: float = 60, body_timeout: float = 30
-) -> tornado.httpserver.HTTPServer:
+) -> HTTPServerWithDeadlines:
     """The HTTP server with this service's limits: headers up to 32 KiB; bodies up to 4 MiB read
     (over the API's 64 KiB they are answered 413 in JSON), larger ones refused with the connection
     closed; a connection idle (or sending its headers) for ``idle_timeout`` seconds, or sending a
-    body for ``body_timeout``, is closed, so slow clients cannot hold the server."""
-    return tornado.httpserver.HTTPServer(
+    body for ``body_timeout``, is closed, so slow clients cannot hold the server (deadlines.py
+    keeps both timeouts without a timer per request)."""
+    return HTTPServerWithDeadlines(
         app,
         max_body_size=HTTP_MAX_BODY_BYTES,
         max_header_size=HTTP_MAX_HEADER_BYTES,
-        idle_connection_timeout=idle_timeout,
+        idle_timeout=idle_timeout,
         body_timeout=body_timeout,
     )
 

@@ -143,11 +143,15 @@ class BufferedStreamHandler(logging.StreamHandler):
 def setup_logging(level: str, stream: TextIO | None = None) -> BufferedStreamHandler:
     """Log to stderr at ``level`` (INFO logs one access line per request, written in batches).
 
-    The lines do not show where in the code they were logged from, so logging is told not to look
-    it up (the Logging HOWTO's "Optimization": ``logging._srcfile = None``): about a quarter of
-    an access line's cost, walking the stack for every request.
+    The lines show neither where in the code they were logged from nor the thread or process, so
+    logging is told not to look those up (the Logging HOWTO's "Optimization"): the source walks
+    the stack for every request, about a quarter of an access line's cost; the thread and process
+    names another 0.6 µs of the 4 µs left.
     """
     logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = BufferedStreamHandler(stream, interval=float(os.environ.get(INTERVAL_ENV) or FLUSH_INTERVAL))
     handler.setFormatter(LineFormatter(FORMAT))
     logging.basicConfig(level=level, handlers=[handler])

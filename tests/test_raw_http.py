@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 
 import pytest
 import tornado.netutil
+import tornado.web
 
 from langportal.handlers import make_app, make_http_server
+from langportal.handlers.deadlines import HTTPServerWithDeadlines
 
 from .helpers import Catalog, Db, wait_until
 
@@ -182,3 +185,50 @@ async def test_slow_senders_are_cut_off_while_others_are_served(port, db: Db, ca
     assert all(result == b"" for result in results)
     assert time.monotonic() - started < 5  # each was closed after the 1 s header timeout
     assert await db.count_sessions() == 5
+
+
+async def test_an_idle_kept_alive_connection_is_closed_after_the_idle_timeout(port, db: Db, catalog: Catalog):
+    # handlers/deadlines.py: after an answer, the wait for the next request's headers has the
+    # idle timeout (1 s here), kept by the sweep rather than a timer per request
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        head = (
+            f"POST /api/study_sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(VALID)}\r\n\r\n"
+        )
+        for _ in range(2):  # the connection is kept alive between requests
+            writer.write(head.encode() + VALID)
+            status = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            assert status.startswith(b"HTTP/1.1 201")
+            length = int(re.search(rb"Content-Length: (\d+)", status, re.IGNORECASE).group(1))
+            await reader.readexactly(length)
+        idle_from = time.monotonic()
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # then closed by the server
+        assert 0.9 < time.monotonic() - idle_from < 2.5
+    finally:
+        writer.close()
+    assert await db.count_sessions() == 2
+
+
+async def test_a_request_being_answered_has_no_deadline(io_loop):
+    # The timeouts bound reading a request, not answering it: a handler that takes longer than
+    # both still answers (as with Tornado's own timers).
+    class Slow(tornado.web.RequestHandler):
+        async def post(self) -> None:
+            await asyncio.sleep(1.6)
+            self.finish({"answered": len(self.request.body)})
+
+    [sock] = tornado.netutil.bind_sockets(0, "127.0.0.1")
+    server = HTTPServerWithDeadlines(
+        tornado.web.Application([(r"/slow", Slow)]), idle_timeout=0.5, body_timeout=0.5
+    )
+    server.add_sockets([sock])
+    try:
+        head = f"POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: {len(VALID)}\r\nConnection: close\r\n\r\n"
+        response = await exchange(sock.getsockname()[1], head.encode() + VALID)
+        assert status_of(response) == 200
+        assert json_of(response) == {"answered": len(VALID)}
+        assert server.sweep_interval == 0.125
+    finally:
+        server.stop()
+        await server.close_all_connections()
