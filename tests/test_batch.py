@@ -163,3 +163,51 @@ async def test_a_connection_cut_off_mid_statement_fails_fast_and_is_replaced(one
         one_connection, FIXTURE_SQL.batch_probe, max_workers=1, wait_timeout=5, send_timeout=5
     )
     assert (await working.fetchrow(4))["x"] == 4
+
+
+async def test_each_call_times_out_at_its_own_deadline_with_one_timer_for_all(one_connection):
+    # Calls arrive in deadline order, so one event-loop timer, set for the oldest, bounds them all
+    # (portaldb/batch.py): not a timer per call, and each still fails at its own deadline.
+    loop = asyncio.get_running_loop()
+    batcher = portaldb.Batcher(
+        one_connection, FIXTURE_SQL.batch_probe, max_workers=1, wait_timeout=0.4, send_timeout=5
+    )
+    failed_at: dict[int, float] = {}
+
+    async def call(i: int) -> None:
+        with pytest.raises(portaldb.BatchWaitTimeout):
+            await batcher.fetchrow(i)
+        failed_at[i] = loop.time()
+
+    async with one_connection.acquire():  # no connection free: every call waits, unsent
+        scheduled = len(loop._scheduled)  # asyncio's timer heap
+        started = loop.time()
+        first = [asyncio.ensure_future(call(i)) for i in range(100)]
+        await asyncio.sleep(0.2)
+        assert len(loop._scheduled) <= scheduled + 2  # one timer (and this sleep's), not 100
+        late = [asyncio.ensure_future(call(100 + i)) for i in range(100)]
+        await asyncio.gather(*first, *late)
+    firsts = [failed_at[i] - started for i in range(100)]
+    lates = [failed_at[100 + i] - started for i in range(100)]
+    assert all(0.4 <= t < 0.55 for t in firsts), (min(firsts), max(firsts))
+    assert all(0.6 <= t < 0.8 for t in lates), (min(lates), max(lates))
+    assert not batcher._queue  # nothing left behind
+    assert not batcher._unanswered
+    row = await batcher.fetchrow(1)  # and it works again once a connection is free
+    assert row["batch_size"] == 1
+    assert not batcher._unanswered
+
+
+async def test_a_sent_call_gets_the_send_timeout_after_its_wait(one_connection):
+    # Sent but unanswered at its wait deadline, a call gets send_timeout more, then fails
+    # TimeoutError, whatever the driver is doing.
+    loop = asyncio.get_running_loop()
+    slow = portaldb.Batcher(
+        one_connection, FIXTURE_SQL.batch_probe_slow, max_workers=1, wait_timeout=0.2, send_timeout=0.5
+    )
+    started = loop.time()
+    with pytest.raises(TimeoutError) as raised:
+        await slow.fetchrow(1)
+    assert not isinstance(raised.value, portaldb.BatchWaitTimeout)  # it was sent
+    assert 0.5 <= loop.time() - started < 1.2
+    await wait_until(lambda: not slow._unanswered and not slow._overdue and slow._timer is None, 5, "idle")
