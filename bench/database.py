@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -49,6 +50,23 @@ class Database:
 
     def fetchval(self, name: str, *args: Any) -> Any:
         return self._wait(self._conn.fetchval(getattr(BENCH_SQL, name), *args))
+
+    def settle(self, limit: float = 30.0) -> str:
+        """Let the database finish the last phase's work before the next phase starts: VACUUM and
+        ANALYZE the table the phases write, CHECKPOINT, and wait (up to ``limit`` seconds) for
+        autovacuum workers in this database to end. Otherwise a phase pays for its predecessor's
+        writes (the order of the phases would bias the ratios). Returns what it did, for the log."""
+        started = time.monotonic()
+        done = []
+        for name, what in (("vacuum_study_sessions", "VACUUM"), ("checkpoint", "CHECKPOINT")):
+            try:
+                self._wait(self._conn.execute(getattr(BENCH_SQL, name)))
+                done.append(what)
+            except asyncpg.InsufficientPrivilegeError:
+                done.append(f"no {what} (not allowed for this role)")
+        while self.fetchval("autovacuum_workers") and time.monotonic() - started < limit:
+            time.sleep(0.25)
+        return f"{', '.join(done)} in {time.monotonic() - started:.1f} s"
 
     def migrate_and_load(self) -> tuple[int, int]:
         """Bring the schema up to date, empty the portal tables, load the data set: (groups, activities)."""

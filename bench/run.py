@@ -218,6 +218,7 @@ def measure_metrics_cost(
         rates: dict[str, list[float]] = {"on": [], "off": []}
         cpu: dict[str, list[float]] = {"on": [], "off": []}
         for label in ("on", "off", "off", "on", "on", "off"):
+            on.db.settle()
             result = (on if label == "on" else off).server_load(connections)
             server_cpu = result.cpu_ms_per_request.get("server")
             say(
@@ -264,6 +265,7 @@ def measure_level(phases: Phases, server: Server, connections: int, *, ceiling_f
     order = ("ceiling", "server", "floor") if ceiling_first else ("floor", "server", "ceiling")
     level: dict[str, Any] = {"connections": connections, "order": list(order)}
     for phase in order:
+        say(f"  settling the database: {phases.db.settle()}")
         if phase == "ceiling":
             level["ceiling"] = phases.ceiling(connections)
             report_ceiling(level["ceiling"])

@@ -65,3 +65,17 @@ SELECT pg_backend_pid() AS backend_pid, current_setting('server_version') AS ser
 -- an explicit transaction counts as one. Backends report every second or so, so a count taken
 -- right after load is close, not exact.
 SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database();
+
+-- name: vacuum_study_sessions
+-- Before a phase: the rows the last phase added get their visibility-map bits and statistics now,
+-- not from autovacuum in the middle of the next phase.
+VACUUM (ANALYZE) study_sessions;
+
+-- name: checkpoint
+-- Before a phase: the last phase's dirty pages are written now, not by a checkpoint in the next.
+CHECKPOINT;
+
+-- name: autovacuum_workers
+-- Autovacuum workers busy in this database now.
+SELECT count(*) FROM pg_stat_activity
+WHERE backend_type = 'autovacuum worker' AND datname = current_database();
