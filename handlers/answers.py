@@ -43,6 +43,7 @@ class APIError(tornado.web.HTTPError):
         self.message = message
         self.details = details
         self.headers = headers or {}
+        self.reason: str | None = None  # of a 503: why (metrics: portal_unavailable_total)
 
 
 # One encoder for every answer: json.dumps() with any option set builds a new JSONEncoder per

@@ -85,6 +85,7 @@ class PortalApplication(tornado.web.Application):
         self._idle = asyncio.Event()
         self._idle.set()
         self._batchers: dict[str, portaldb.Batcher] = {}
+        self.shared_reads = portaldb.SharedReads()  # GETs: identical reads not yet sent share one
         self.health = portaldb.DatabaseHealth()  # episodes of database faults, for the log
         self.waiting_for_connection = 0  # requests in pool.acquire now (metrics: pool waiting)
         self.forwarded = Forwarded(config.trusted_proxies)

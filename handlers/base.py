@@ -39,6 +39,7 @@ log = logging.getLogger("portal.api")
 MAX_INT32 = 2147483647
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+_SAFE_METHODS = frozenset({"GET", "HEAD"})
 ALLOWED_REQUEST_HEADERS = "Content-Type, Idempotency-Key, X-Request-ID"
 PREFLIGHT_MAX_AGE = "86400"
 
@@ -173,10 +174,14 @@ class APIHandler(tornado.web.RequestHandler):
         episode (portaldb/faults.py), not once per request, and counted by reason (metrics)."""
         started = time.monotonic() - self.request.request_time()
         self.application.health.refused(fault, exc, started=started)
+        reason = reason_of(exc, waiting_for_connection=waiting_for_connection)
         if (metrics := self.application.metrics) is not None:
-            metrics.unavailable(reason_of(exc, waiting_for_connection=waiting_for_connection))
+            metrics.unavailable(reason)
             metrics.database_error(exc)
-        return APIError(503, fault.message, headers={"Retry-After": str(self.application.config.retry_after)})
+        retry_after = str(self.application.config.retry_after)
+        error = APIError(503, fault.message, headers={"Retry-After": retry_after})
+        error.reason = reason
+        return error
 
     async def fetchrow_batched(self, query: str, *args: Any) -> Any:
         """This request's row of a batched statement (see portaldb/batch.py): concurrent requests
@@ -191,14 +196,58 @@ class APIHandler(tornado.web.RequestHandler):
         return row
 
     async def fetchrow(self, query: str, *args: Any) -> Any:
-        """Run one named statement from ``sql/queries``; its first row (or None)."""
-        async with self.connection() as conn:
-            return await conn.fetchrow(getattr(self.application.queries, query), *args)
+        """Run one named statement from ``sql/queries``; its first row (or None). See :meth:`fetch`."""
+        return await self._run("fetchrow", query, args)
 
     async def fetch(self, query: str, *args: Any) -> list[Any]:
-        """Run one named statement from ``sql/queries``; all its rows."""
-        async with self.connection() as conn:
-            return await conn.fetch(getattr(self.application.queries, query), *args)
+        """Run one named statement from ``sql/queries``; all its rows.
+
+        In a GET or HEAD request (safe methods: they only read), identical statements share round
+        trips (portaldb/shared.py): one in flight at a time, the next shared by every reader that
+        arrived meanwhile, so each still sees every write committed before it asked. Other methods
+        always run their own.
+        """
+        return await self._run("fetch", query, args)
+
+    async def _run(self, how: str, query: str, args: tuple[Any, ...]) -> Any:
+        statement = getattr(self.application.queries, query)
+        if self.request.method not in _SAFE_METHODS:
+            async with self.connection() as conn:
+                return await getattr(conn, how)(statement, *args)
+        shared = self.application.shared_reads
+        key = (how, query, args)
+        joined = shared.join(key)
+        if joined is not None:
+            return await self._joined(joined)
+        future = shared.lead(key)
+        try:
+            await shared.wait_turn(key)
+            async with self.connection() as conn:
+                shared.sent(key, future)  # from now on, new readers wait for the next one
+                try:
+                    result = await getattr(conn, how)(statement, *args)
+                except BaseException as exc:
+                    shared.fail(key, future, exc)  # the fault itself: each joined reader classifies it
+                    raise
+        except BaseException as exc:
+            shared.fail(key, future, exc)  # e.g. no connection in time: the 503 itself
+            raise
+        shared.settle(key, future, result)
+        return result
+
+    async def _joined(self, joined: asyncio.Future[Any]) -> Any:
+        """The result of the identical read this one joined, its database trouble answered as
+        this request's own (503, counted by reason)."""
+        try:
+            return await asyncio.shield(joined)
+        except APIError as exc:
+            if exc.reason and (metrics := self.application.metrics) is not None:
+                metrics.unavailable(exc.reason)  # the read it joined got no connection in time
+            raise
+        except Exception as exc:
+            if (fault := classify(exc)) is None:
+                raise
+            raise self._unavailable(exc, fault) from None
 
     def compute_etag(self) -> None:
         return None  # answers are no-store; hashing every body would be wasted work

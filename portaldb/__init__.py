@@ -21,6 +21,7 @@ from .pool import (
 )
 from .queries import Queries
 from .queries import load as load_queries
+from .shared import SharedReads
 from .watchdog import Watchdog, watch
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "Fault",
     "MigrationError",
     "Queries",
+    "SharedReads",
     "Watchdog",
     "classify",
     "connect_options",
