@@ -20,7 +20,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path[0] = str(Path(__file__).resolve().parent.parent)  # as bench/run.py: `bench` as a package
@@ -29,7 +28,7 @@ from bench import BenchError, say  # noqa: E402
 from bench.cpu import tree_cpu_seconds  # noqa: E402
 from bench.database import Database  # noqa: E402
 from bench.phases import LUA_SCRIPT  # noqa: E402
-from bench.processes import HOST, free_port, raise_open_files_limit, wrk_preexec  # noqa: E402
+from bench.processes import HOST, free_port, raise_open_files_limit, wait_http, wrk_preexec  # noqa: E402
 
 HERE = Path(__file__).resolve().parent.parent
 
@@ -60,22 +59,7 @@ def start(
 
 
 def wait_answering(port: int, process: subprocess.Popen, log: Path) -> None:
-    import http.client
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise BenchError(f"a server exited early:\n{log.read_text()[-2000:]}")
-        conn = http.client.HTTPConnection(HOST, port, timeout=2)
-        try:
-            conn.request("GET", "/api/study_sessions/1")
-            conn.getresponse().read()
-            return
-        except OSError:
-            time.sleep(0.2)
-        finally:
-            conn.close()
-    raise BenchError(f"a server did not answer on port {port}")
+    wait_http(process, port, log.read_text)
 
 
 def load(port: int, pid: int, connections: int, seconds: int) -> dict[str, float]:

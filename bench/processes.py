@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,12 +145,18 @@ def log_tail(output: str, lines: int = 15) -> str:
 
 def wait_answering(server: Server, port: int, timeout: float = 60.0) -> None:
     """Wait until the server answers HTTP on ``port`` (at --log-level WARNING it says nothing)."""
+    wait_http(server.process, port, lambda: server.output, timeout)
+
+
+def wait_http(process: subprocess.Popen, port: int, output: Callable[[], str], timeout: float = 60.0) -> None:
+    """Wait until ``process`` answers HTTP on ``port``; a BenchError with the tail of its
+    ``output()`` if it exits first or does not answer within ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if server.process.poll() is not None:
+        if process.poll() is not None:
             raise BenchError(
-                f"the server exited with code {server.process.returncode} before answering; "
-                f"its output:\n{log_tail(server.output)}"
+                f"the server exited with code {process.returncode} before answering; "
+                f"its output:\n{log_tail(output())}"
             )
         conn = http.client.HTTPConnection(HOST, port, timeout=2)
         try:
@@ -162,7 +168,7 @@ def wait_answering(server: Server, port: int, timeout: float = 60.0) -> None:
         finally:
             conn.close()
     raise BenchError(
-        f"the server did not answer on port {port} within {timeout:.0f} s:\n{log_tail(server.output)}"
+        f"the server did not answer on port {port} within {timeout:.0f} s:\n{log_tail(output())}"
     )
 
 

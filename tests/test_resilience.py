@@ -15,11 +15,11 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-import asyncpg
 import pytest
 import tornado.httpclient
 
-from .helpers import FIXTURE_SQL, wait_until
+from .dbload import get, stored_ids
+from .helpers import wait_until
 from .servers import Server
 
 pytestmark = pytest.mark.slow
@@ -95,23 +95,6 @@ class Load:
                 self.no_answer += 1
                 self.statuses.pop(599)
                 await asyncio.sleep(0.05)
-
-
-async def stored_ids(dsn: str) -> set[int]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return set(await conn.fetchval(FIXTURE_SQL.all_study_session_ids_set) or [])
-    finally:
-        await conn.close()
-
-
-async def get(port: int, path: str) -> int:
-    client = tornado.httpclient.AsyncHTTPClient(force_instance=True)
-    try:
-        reply = await client.fetch(f"http://127.0.0.1:{port}{path}", raise_error=False, request_timeout=10)
-        return reply.code
-    finally:
-        client.close()
 
 
 def test_database_outage_under_load(io_loop, own_database, start_server, unused_port):
