@@ -211,11 +211,11 @@ class APIHandler(tornado.web.RequestHandler):
 
     async def _run(self, how: str, query: str, args: tuple[Any, ...]) -> Any:
         statement = getattr(self.application.queries, query)
-        if self.request.method not in _SAFE_METHODS:
+        key = (how, query, args)
+        if self.request.method not in _SAFE_METHODS or not _hashable(key):
             async with self.connection() as conn:
                 return await getattr(conn, how)(statement, *args)
         shared = self.application.shared_reads
-        key = (how, query, args)
         joined = shared.join(key)
         if joined is not None:
             return await self._joined(joined)
@@ -342,3 +342,12 @@ class NotFoundHandler(APIHandler):
 
 
 _DIGITS = re.compile(r"^-?[0-9]{1,1000}$")
+
+
+def _hashable(key: tuple[Any, ...]) -> bool:
+    """Whether a read's parameters can key shared reads (a list parameter cannot: it runs alone)."""
+    try:
+        hash(key)
+    except TypeError:
+        return False
+    return True
