@@ -180,6 +180,24 @@ def describe(name: str, result: dict) -> str:
     )
 
 
+async def settle(dsn: str, limit: float = 60.0) -> float:
+    """Before each wrk run: VACUUM (ANALYZE) the tables the runs write, CHECKPOINT, and wait (up to
+    ``limit`` s) for autovacuum in this database to end, so no run pays for the rows the run before
+    it added (a POST-only run adds 200,000 sessions; the mix always followed one). Seconds taken."""
+    started = time.monotonic()
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(LOAD_SQL.settle_written)
+        await conn.execute(LOAD_SQL.checkpoint)
+        while time.monotonic() - started < limit:
+            if not await conn.fetchval(LOAD_SQL.autovacuum_workers):
+                break
+            await asyncio.sleep(0.25)
+    finally:
+        await conn.close()
+    return time.monotonic() - started
+
+
 def mix(dsn: str, ids: dict[str, int], duration: int, connections: int, rounds: int) -> dict:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk (or run with --no-mix)")
@@ -208,6 +226,7 @@ def mix(dsn: str, ids: dict[str, int], duration: int, connections: int, rounds: 
         post = ("POST only", "post_session.lua", url + "/api/study_sessions", post_args)
         order = [post, *[("mix", "mix.lua", url, mix_args), post] * rounds]
         for name, script, target, args in order:  # alternating, so drift hits both alike
+            asyncio.run(settle(dsn))
             runs[name].append(wrk(script, target, args, connections, duration))
             print(describe(name, runs[name][-1]), flush=True)
         post_only = statistics.mean(r["rps"] for r in runs["POST only"])

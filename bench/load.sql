@@ -47,3 +47,15 @@ SELECT
     (SELECT count(*) FROM words)::int AS words,
     (SELECT min(id) FROM study_sessions) AS first_session,
     (SELECT max(id) FROM study_sessions) AS last_session;
+
+-- name: settle_written
+-- Before each wrk run: the rows the run before added get their visibility-map bits and statistics
+-- now, not from autovacuum during the next run.
+VACUUM (ANALYZE) study_sessions, word_review_items;
+
+-- name: checkpoint
+CHECKPOINT;
+
+-- name: autovacuum_workers
+SELECT count(*) FROM pg_stat_activity
+WHERE backend_type = 'autovacuum worker' AND datname = current_database();
