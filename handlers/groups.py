@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .base import APIError, APIHandler
-from .pagination import limit_offset, page_of, session_page_of, session_window
+from .pagination import limit_offset, page_of, session_page_of, session_statement, session_window
 from .study_sessions import study_session_summary_json
 from .words import word_json
 
@@ -48,7 +48,8 @@ class GroupStudySessionsHandler(APIHandler):
         group_id = self.path_id(group_id_text, "group")
         params = self.query_params("session_page_query")
         window = session_window(params, "page" in self.request.query_arguments)
-        rows = await self.fetch("list_group_study_sessions", group_id, *window)
+        statement, page = session_statement("list_group_study_sessions", window)
+        rows = await self.fetch(statement, group_id, *page)
         if not rows[0]["found"]:
             raise APIError(404, f"group {group_id} not found")
         self.write_json(200, session_page_of(rows, params, study_session_summary_json))

@@ -101,6 +101,17 @@ def session_window(params: dict[str, Any], page_given: bool) -> tuple[int, int, 
     return params["per_page"], 0, created_at, session_id
 
 
+def session_statement(query: str, window: tuple[int, int, datetime.datetime, int]) -> tuple[str, tuple]:
+    """The named statement and its page arguments for a session list ``query`` and a
+    :func:`session_window`: ``<query>_from`` when the page starts at the newest session or at a
+    cursor (no OFFSET, so PostgreSQL keeps one plan for it: sql/queries/study_sessions.sql), else
+    ``query`` with its OFFSET."""
+    limit, offset, created_at, session_id = window
+    if offset == 0:
+        return f"{query}_from", (limit, created_at, session_id)
+    return query, window
+
+
 def session_page_of(rows: list[Any], params: dict[str, Any], item: Callable[[Any], Any]) -> dict[str, Any]:
     """:func:`page_of` plus ``next_cursor``: the token for the page after this one, or null when
     this page is the last (not full, or its items end at ``total_items``)."""

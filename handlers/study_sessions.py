@@ -6,7 +6,7 @@ from typing import Any
 
 from .base import Answer, APIError, APIHandler, not_found
 from .idempotency import idempotency_key, run_once_per_key
-from .pagination import limit_offset, page_of, session_page_of, session_window
+from .pagination import limit_offset, page_of, session_page_of, session_statement, session_window
 from .words import word_json
 
 
@@ -37,7 +37,8 @@ class StudySessionsHandler(APIHandler):
         """A page of sessions, newest first: by page number, or after a cursor."""
         params = self.query_params("session_page_query")
         window = session_window(params, "page" in self.request.query_arguments)
-        rows = await self.fetch("list_study_sessions", *window)
+        statement, page = session_statement("list_study_sessions", window)
+        rows = await self.fetch(statement, *page)
         self.write_json(200, session_page_of(rows, params, study_session_summary_json))
 
     async def post(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from .helpers import History, call
+from .helpers import FIXTURE_SQL, Db, History, call
 
 LISTS = [
     "/api/study_activities",
@@ -179,3 +179,33 @@ async def test_cursor_is_for_session_lists_only(http_server_client, history: His
     assert "cursor is not a known field" in reply.json["error"]
     reply = await call(http_server_client, "GET", url(template, history))
     assert "next_cursor" not in reply.json["pagination"]
+
+
+@pytest.mark.parametrize("template", SESSION_LISTS)
+async def test_the_most_per_page_from_the_newest_and_from_a_cursor(
+    http_server_client, history: History, db: Db, template
+):
+    # A page that starts at the newest session or at a cursor is read by the lists' "_from"
+    # statements, which cut it under a constant bound (sql/queries/study_sessions.sql): the bound
+    # must hold the largest per_page the schema allows, and agree with the OFFSET statement.
+    await db.pool.execute(
+        FIXTURE_SQL.insert_study_sessions_series, history.verbs, history.flashcards, 650, history.times[-1]
+    )
+    first = await call(http_server_client, "GET", url(template, history, "per_page=500"))
+    total = first.json["pagination"]["total_items"]
+    assert total > 650
+    assert len(first.json["items"]) == 500
+    cursor = first.json["pagination"]["next_cursor"]
+    second = await call(http_server_client, "GET", url(template, history, f"per_page=500&cursor={cursor}"))
+    by_page = await call(http_server_client, "GET", url(template, history, "page=2&per_page=500"))
+    assert second.json["items"] == by_page.json["items"]
+    assert len(second.json["items"]) == total - 500
+    ids = [item["id"] for item in first.json["items"] + second.json["items"]]
+    assert len(set(ids)) == total
+    everything = [
+        item["id"]
+        for item in (
+            await call(http_server_client, "GET", url(template, history, "page=1&per_page=500"))
+        ).json["items"]
+    ]
+    assert everything == ids[:500]

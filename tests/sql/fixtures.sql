@@ -296,3 +296,8 @@ SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = 'public' ORDER BY 
 -- A lost database, for the backup tests: every object of the portal gone.
 DROP SCHEMA public CASCADE;
 CREATE SCHEMA public;
+
+-- name: insert_study_sessions_series
+-- $3 sessions of group $1 and activity $2, one a second from $4 on.
+INSERT INTO study_sessions (group_id, study_activity_id, created_at)
+SELECT $1, $2, $4::timestamptz + make_interval(secs => n) FROM generate_series(1, $3) AS n;
