@@ -28,12 +28,15 @@ MAX_BODY_BYTES = 64 * 1024  # the API's limit: larger bodies are answered 413 in
 HTTP_MAX_BODY_BYTES = 4 * 1024 * 1024  # past this the HTTP layer drops the connection unread
 HTTP_MAX_HEADER_BYTES = 32 * 1024
 # Batches of one statement in flight at once per process (portaldb/batch.py). Fewer, larger batches
-# cost the database less per request (each batch pays the statement and its counter triggers once);
-# two rather than one keep launches going while one batch is slow (a connection being replaced).
-# Measured in the frontend-like mix at 1M sessions (bench/list_endpoints.py, wrk at 256
-# connections, 2 processes): 1, 2 and 10 (the pool size, as before) in flight gave 0.70-0.72,
-# 0.64-0.75 and 0.56-0.70 of POST-only throughput, p99 69, 85 and 98-119 ms.
-BATCHES_IN_FLIGHT = 2
+# cost the database less per request (each batch pays the statement and its counter triggers once).
+# The price: the calls that queue behind a batch wait for it, so one batch stuck on a broken
+# connection holds them until its send timeout (--statement-timeout + 1 s) drops that connection;
+# several batches stuck on the database itself would all wait alike. Measured in the
+# frontend-like mix at 1M+ sessions (wrk at 256 connections, 2 processes, alternating runs): 1, 2
+# and 10 (the pool size, as before) in flight gave 0.70-0.72, 0.64-0.75 and 0.56-0.70 of POST-only
+# throughput, p99 69, 85 and 98-119 ms; later, 1 against 2: 7.3-8.3k against 6.4-8.5k req/s, p99
+# 74-90 against 89-109 ms.
+BATCHES_IN_FLIGHT = 1
 
 
 @dataclass(frozen=True)

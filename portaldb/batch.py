@@ -75,6 +75,10 @@ class Batcher:
         self._overdue: deque[_Call] = deque()
         self._timer: asyncio.TimerHandle | None = None
         self._workers: set[asyncio.Task[None]] = set()
+        # Workers running, counted down by a worker in the very step it decides to end (its queue
+        # seen empty), not by a done callback later: a call queued in between would otherwise find
+        # no room for a new worker and wait, unsent, until its wait_timeout.
+        self._working = 0
         self._on_batch = on_batch  # metrics (issue 9): told each batch's size
 
     @property
@@ -95,7 +99,8 @@ class Batcher:
         call = _Call(args, loop.create_future(), loop.time() + self._wait_timeout)
         self._queue.append(call)
         self._unanswered.append(call)
-        if len(self._workers) < self._max_workers:
+        if self._working < self._max_workers:
+            self._working += 1
             worker = loop.create_task(self._work())
             self._workers.add(worker)
             worker.add_done_callback(self._workers.discard)
@@ -134,20 +139,23 @@ class Batcher:
 
     async def _work(self) -> None:
         """Send batches while calls are queued; then end (no idle tasks are left behind)."""
-        while self._queue:
-            try:
-                connection = await self._pool.acquire(timeout=self._wait_timeout)
-            except TimeoutError:
-                return  # the queued calls time out on their own, unsent
-            except Exception as exc:  # the database cannot be reached: fail the queue now, unsent
-                self._fail(self._take_all(), exc)
-                return
-            try:
-                while self._queue:
-                    if not await self._send(connection, self._take()):
-                        break  # the connection may be broken: get another for what is left
-            finally:
-                await self._release(connection)
+        try:
+            while self._queue:
+                try:
+                    connection = await self._pool.acquire(timeout=self._wait_timeout)
+                except TimeoutError:
+                    return  # the queued calls time out on their own, unsent
+                except Exception as exc:  # the database cannot be reached: fail the queue now, unsent
+                    self._fail(self._take_all(), exc)
+                    return
+                try:
+                    while self._queue:
+                        if not await self._send(connection, self._take()):
+                            break  # the connection may be broken: get another for what is left
+                finally:
+                    await self._release(connection)
+        finally:
+            self._working -= 1
 
     async def _release(self, connection: asyncpg.Connection) -> None:
         try:

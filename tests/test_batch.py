@@ -211,3 +211,25 @@ async def test_a_sent_call_gets_the_send_timeout_after_its_wait(one_connection):
     assert not isinstance(raised.value, portaldb.BatchWaitTimeout)  # it was sent
     assert 0.5 <= loop.time() - started < 1.2
     await wait_until(lambda: not slow._unanswered and not slow._overdue and slow._timer is None, 5, "idle")
+
+
+async def test_a_call_right_as_the_last_worker_ends_is_still_sent(pool):
+    # A worker ends when it finds its queue empty, but its task is done (and was forgotten by a
+    # done callback) only later. A call queued in between must still start a worker, not wait
+    # unsent until its wait_timeout: seen as 503s under concurrent launches with one batch in
+    # flight. Here the worker's task lingers after its loop, to hold that moment open.
+    loop = asyncio.get_running_loop()
+    batcher = portaldb.Batcher(pool, FIXTURE_SQL.batch_probe, max_workers=1, wait_timeout=1, send_timeout=5)
+    work = batcher._work
+
+    async def lingering() -> None:
+        await work()
+        await asyncio.sleep(0.5)
+
+    batcher._work = lingering
+    assert (await batcher.fetchrow(1))["x"] == 1
+    await asyncio.sleep(0.1)  # the worker's loop has ended; its task lingers
+    started = loop.time()
+    assert (await asyncio.wait_for(batcher.fetchrow(2), 3))["x"] == 2
+    assert loop.time() - started < 0.3  # sent at once, not after the lingering task or the timeout
+    await asyncio.sleep(0.5)  # both lingering tasks end within the test
