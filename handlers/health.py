@@ -6,6 +6,8 @@ Neither is under /api: they are for load balancers and orchestrators, not the fr
 
 from __future__ import annotations
 
+import contextlib
+
 from .base import APIHandler
 
 
@@ -27,7 +29,14 @@ class ReadinessHandler(APIHandler):
             await probe.start()
             try:
                 await conn.execute(self.application.queries.readiness_write_probe)
-            finally:
-                await probe.rollback()
+            except Exception:
+                # The probe's own error says what is wrong. A rollback that fails too (the
+                # connection is gone, or still busy with the failed statement) must not replace
+                # it: that was a 500 with a traceback instead of a 503 when the database was
+                # killed mid-probe. connection() drops this connection either way.
+                with contextlib.suppress(Exception):
+                    await probe.rollback()
+                raise
+            await probe.rollback()
         self.application.health.succeeded(write=True)
         self.write_json(200, {"status": "ready"})
