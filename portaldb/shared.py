@@ -73,8 +73,3 @@ class SharedReads:
             del self._waiting[key]
         if self._in_flight.get(key) is future:
             del self._in_flight[key]
-
-    @property
-    def waiting(self) -> int:
-        """Distinct reads waiting to be sent (each may have readers joined)."""
-        return len(self._waiting)
