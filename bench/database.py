@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -94,18 +95,24 @@ class Database:
 
     def postmaster_pid(self) -> int | None:
         """The database server's main process, when it runs on this machine (for its CPU time)."""
-        host = _dsn_host(self.dsn)
-        if not (host.startswith("/") or host in ("localhost", "::1") or host.startswith("127.")):
-            return None
-        backend = self.fetchrow("database_info")["backend_pid"]
-        try:
-            fields = Path(f"/proc/{backend}/stat").read_text()
-            comm = fields[fields.index("(") + 1 : fields.rindex(")")]
-            ppid = int(fields[fields.rindex(")") + 2 :].split()[1])
-            parent = Path(f"/proc/{ppid}/comm").read_text().strip()
-        except (OSError, ValueError):
-            return None
-        return ppid if comm.startswith("postgres") and parent.startswith(("postgres", "postmaster")) else None
+        return postmaster_pid(self.dsn, lambda: self.fetchrow("database_info")["backend_pid"])
+
+
+def postmaster_pid(dsn: str, backend_pid: Callable[[], int]) -> int | None:
+    """The main process of the database server at ``dsn`` when it runs on this machine, found as the
+    parent of a backend (``backend_pid()``, asked only for a local ``dsn``); None otherwise."""
+    host = _dsn_host(dsn)
+    if not (host.startswith("/") or host in ("localhost", "::1") or host.startswith("127.")):
+        return None
+    backend = backend_pid()
+    try:
+        fields = Path(f"/proc/{backend}/stat").read_text()
+        comm = fields[fields.index("(") + 1 : fields.rindex(")")]
+        ppid = int(fields[fields.rindex(")") + 2 :].split()[1])
+        parent = Path(f"/proc/{ppid}/comm").read_text().strip()
+    except (OSError, ValueError):
+        return None
+    return ppid if comm.startswith("postgres") and parent.startswith(("postgres", "postmaster")) else None
 
 
 def _dsn_host(dsn: str) -> str:

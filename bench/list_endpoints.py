@@ -47,6 +47,8 @@ import tornado.netutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.cpu import CpuMeter  # noqa: E402
+from bench.database import postmaster_pid  # noqa: E402
 from langportal import portaldb  # noqa: E402
 from langportal.handlers import make_app  # noqa: E402
 from langportal.portaldb.queries import Queries, parse  # noqa: E402
@@ -171,13 +173,28 @@ def wrk(script: str, url: str, args: list[str], connections: int, duration: int)
 
 def describe(name: str, result: dict) -> str:
     statuses = result["statuses"]
+    cpu = result.get("cpu_ms_per_request", {})
+    cpu_text = "  ".join(
+        f"{who} {cpu[who]:.3f}" for who in ("server", "database", "load_tool") if cpu.get(who) is not None
+    )
     non_2xx = sum(count for status, count in statuses.items() if not status.startswith("2"))
     p = result["latency_us"]["percentiles"]
     shown = {k: ("timeout" if v < 0 else f"{v / 1000:.1f}") for k, v in p.items()}
     return (
         f"{name:10} {result['rps']:8.0f} req/s  p50 {shown['50']} ms  p99 {shown['99']} ms  "
         f"timeouts {result['errors']['timeout']}  non-2xx {non_2xx}  statuses {statuses}"
+        + (f"\n{'':10} CPU ms per request: {cpu_text}" if cpu_text else "")
     )
+
+
+async def database_pid(dsn: str) -> int | None:
+    """The database's main process when it runs on this machine (for its CPU time), else None."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        backend = await conn.fetchval(LOAD_SQL.backend_pid)
+        return postmaster_pid(dsn, lambda: backend)  # while the backend lives
+    finally:
+        await conn.close()
 
 
 async def settle(dsn: str, limit: float = 60.0) -> float:
@@ -221,13 +238,18 @@ def mix(dsn: str, ids: dict[str, int], duration: int, connections: int, rounds: 
         post_args = [str(ids["groups"]), str(ids["activities"])]
         mix_args = [*post_args, str(ids["words"]), str(ids["first_session"]), str(ids["last_session"])]
         print(f"\nwrk, {connections} connections, {duration} s each, server.py --processes 2")
+        meter = CpuMeter(server.pid, asyncio.run(database_pid(dsn)))
         wrk("post_session.lua", url + "/api/study_sessions", post_args, 64, 3)  # warm-up, not counted
         runs: dict[str, list[dict]] = {"POST only": [], "mix": []}
         post = ("POST only", "post_session.lua", url + "/api/study_sessions", post_args)
         order = [post, *[("mix", "mix.lua", url, mix_args), post] * rounds]
         for name, script, target, args in order:  # alternating, so drift hits both alike
             asyncio.run(settle(dsn))
-            runs[name].append(wrk(script, target, args, connections, duration))
+            before = meter.snapshot(with_server=True)
+            result = wrk(script, target, args, connections, duration)
+            used = CpuMeter.used(before, meter.snapshot(with_server=True))
+            result["cpu_ms_per_request"] = used.per(result["requests"])
+            runs[name].append(result)
             print(describe(name, runs[name][-1]), flush=True)
         post_only = statistics.mean(r["rps"] for r in runs["POST only"])
         mixed = statistics.mean(r["rps"] for r in runs["mix"])

@@ -59,3 +59,8 @@ CHECKPOINT;
 -- name: autovacuum_workers
 SELECT count(*) FROM pg_stat_activity
 WHERE backend_type = 'autovacuum worker' AND datname = current_database();
+
+-- name: backend_pid
+-- The server process of this connection (its parent is the database's main process, whose CPU
+-- time the mix reports).
+SELECT pg_backend_pid();
