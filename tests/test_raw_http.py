@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import socket
 import time
 
 import pytest
@@ -230,5 +231,35 @@ async def test_a_request_being_answered_has_no_deadline(io_loop):
         assert json_of(response) == {"answered": len(VALID)}
         assert server.sweep_interval == 0.125
     finally:
+        server.stop()
+        await server.close_all_connections()
+
+
+async def test_nagle_is_off_for_the_whole_connection(io_loop):
+    # handlers/deadlines.py: TCP_NODELAY is set once, when the connection is accepted, and stays
+    # set, instead of Tornado's two setsockopt calls per request (on at its end, off after the
+    # answer is written). Each answer reports the flag as its handler saw it, two requests on one
+    # kept-alive connection; with Tornado's toggling both would see 0.
+    class Flag(tornado.web.RequestHandler):
+        def get(self) -> None:
+            sock = self.request.connection.stream.socket
+            self.finish({"nodelay": sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)})
+
+    [sock] = tornado.netutil.bind_sockets(0, "127.0.0.1")
+    server = HTTPServerWithDeadlines(
+        tornado.web.Application([(r"/flag", Flag)]), idle_timeout=5, body_timeout=5
+    )
+    server.add_sockets([sock])
+    reader, writer = await asyncio.open_connection("127.0.0.1", sock.getsockname()[1])
+    try:
+        seen = []
+        for _ in range(2):
+            writer.write(b"GET /flag HTTP/1.1\r\nHost: x\r\n\r\n")
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            length = int(re.search(rb"Content-Length: (\d+)", head, re.IGNORECASE).group(1))
+            seen.append(json.loads(await reader.readexactly(length))["nodelay"])
+        assert all(seen), seen
+    finally:
+        writer.close()
         server.stop()
         await server.close_all_connections()
