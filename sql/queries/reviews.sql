@@ -8,8 +8,10 @@
 -- request's 1-based position. For each request the session and the word are looked up and locked
 -- against deletion (FOR KEY SHARE, as the foreign keys would), and the review is inserted only
 -- when both exist. Returns one row per request, in order: the two found-flags and the new review
--- (id NULL when nothing was inserted). Ids are drawn before the insert and created_at is written
--- explicitly, so each request's row is known without reading the insert back.
+-- (id NULL when nothing was inserted). Ids are drawn before the insert, from the identity's
+-- sequence named as a constant (pg_get_serial_sequence() took 4.4 µs a row: a catalog lookup each
+-- time), and created_at is written explicitly, so each request's row is known without reading the
+-- insert back.
 WITH request AS (
     SELECT r.ord, r.study_session_id, r.word_id, r.correct
     FROM unnest($1::int[], $2::int[], $3::boolean[]) WITH ORDINALITY AS r (study_session_id, word_id, correct, ord)
@@ -25,7 +27,7 @@ WITH request AS (
     SELECT
         checked.*,
         CASE WHEN session_found AND word_found
-            THEN nextval(pg_get_serial_sequence('word_review_items', 'id'))
+            THEN nextval('word_review_items_id_seq')
         END AS id,
         now() AS created_at
     FROM checked
