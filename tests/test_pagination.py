@@ -3,7 +3,11 @@ in range, and the same pagination object."""
 
 from __future__ import annotations
 
+import asyncpg
 import pytest
+
+from langportal import portaldb
+from langportal.handlers.pagination import NO_CURSOR
 
 from .helpers import FIXTURE_SQL, Db, History, call
 
@@ -209,3 +213,36 @@ async def test_the_most_per_page_from_the_newest_and_from_a_cursor(
         ).json["items"]
     ]
     assert everything == ids[:500]
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("list_study_sessions_from", ()),
+        ("list_group_study_sessions_from", ("verbs",)),
+        ("list_activity_study_sessions_from", ("flashcards",)),
+    ],
+)
+async def test_the_lists_from_the_newest_are_planned_once_per_connection(
+    history: History, db: Db, direct_database_url, name, key
+):
+    # sql/queries/study_sessions.sql: the page size reaches the "_from" statements as
+    # LIMIT (SELECT $n), which no plan's estimate depends on, so after its five custom plans
+    # PostgreSQL keeps the generic one. With a plain LIMIT $n a custom plan for a small page is
+    # estimated cheaper than the generic plan, and every call was planned again (0.6 ms of a 0.75 ms
+    # statement at 1M sessions).
+    await db.pool.execute(
+        FIXTURE_SQL.insert_study_sessions_series, history.verbs, history.flashcards, 2000, history.times[-1]
+    )
+    await db.pool.execute(FIXTURE_SQL.analyze_study_sessions)
+    text = getattr(portaldb.load_queries(), name)
+    conn = await asyncpg.connect(direct_database_url)
+    try:
+        statement = await conn.prepare(text)
+        for per_page in (5, 10, 10, 20, 10, 10, 5, 10):
+            rows = await statement.fetch(*(getattr(history, k) for k in key), per_page, *NO_CURSOR)
+            assert len(rows) == per_page
+        plans = await conn.fetchrow(FIXTURE_SQL.prepared_statement_plans, text)
+    finally:
+        await conn.close()
+    assert plans["generic_plans"] == 3, dict(plans)

@@ -301,3 +301,11 @@ CREATE SCHEMA public;
 -- $3 sessions of group $1 and activity $2, one a second from $4 on.
 INSERT INTO study_sessions (group_id, study_activity_id, created_at)
 SELECT $1, $2, $4::timestamptz + make_interval(secs => n) FROM generate_series(1, $3) AS n;
+
+-- name: analyze_study_sessions
+ANALYZE study_sessions;
+
+-- name: prepared_statement_plans
+-- How often this connection's prepared statement with the text $1 was run with a generic plan
+-- (planned once) and with a custom plan (planned for its arguments).
+SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1;
