@@ -17,7 +17,8 @@ holds at least that history is kept as it is. Then:
    (bench/post_session.lua) and the mix (bench/mix.lua: 70% POST sessions, 20% POST reviews, 5%
    GET /api/study_sessions?per_page=10, 5% GET quick_stats), alternating (POST, mix, POST, ...,
    --rounds mix runs): the mix's mean throughput against the POST-only runs' mean (target >=
-   0.80), its timeouts (0), its non-2xx answers (0) and its p99 (< 100 ms).
+   0.80), its timeouts (0), its non-2xx answers (0) and its p99 (< 100 ms); under each run, the
+   CPU time per request of the server, of the database (when it runs on this machine) and of wrk.
 
 With DATABASE_URL every row of the portal's tables in that database is replaced, hence --wipe.
 Every load run is bounded by --duration; the server is stopped (SIGTERM) at the end, on errors too.
