@@ -12,10 +12,11 @@
 -- keep migration 0005's functions, whose INSERT branches no trigger calls any more.
 --
 -- Nothing else changes: the same slots and rows, and the same order of locks as 0005's functions
--- (group counters, activity counters, totals, then study days; word counters, then totals), so an
--- insert and a delete that share a slot still cannot deadlock. The statements are separate for
--- that reason: the data-modifying parts of one WITH statement run in no set order. A study day
--- already there is locked FOR KEY SHARE, and add_study_days adds the missing ones, as before.
+-- (group counters, activity counters, totals, then study days in date order; word counters, then
+-- totals), so an insert and a delete that share a slot or days still cannot deadlock. The
+-- statements are separate for that reason: the data-modifying parts of one WITH statement run in
+-- no set order. A study day already there is locked FOR KEY SHARE, and add_study_days adds the
+-- missing ones, as before.
 -- An INSERT of no rows (a batch whose requests were all answered 404) writes nothing.
 
 CREATE FUNCTION count_inserted_study_sessions() RETURNS trigger
@@ -37,9 +38,12 @@ BEGIN
     FROM (SELECT count(*) AS n FROM new_rows) AS added
     WHERE t.slot = counter_slot() AND added.n > 0;
 
-    SELECT array_agg(days.day ORDER BY days.day) INTO missing
-    FROM (SELECT DISTINCT utc_day(created_at) AS day FROM new_rows) AS days
-    WHERE NOT EXISTS (SELECT FROM study_days AS s WHERE s.day = days.day FOR KEY SHARE);
+    -- The days, locked in date order as add_study_days does (unnest keeps the array's order).
+    SELECT array_agg(d ORDER BY d) INTO missing
+    FROM unnest((
+        SELECT array_agg(DISTINCT utc_day(created_at) ORDER BY utc_day(created_at)) FROM new_rows
+    )) AS d
+    WHERE NOT EXISTS (SELECT FROM study_days AS s WHERE s.day = d FOR KEY SHARE);
     IF missing IS NOT NULL THEN
         PERFORM add_study_days(missing);
     END IF;

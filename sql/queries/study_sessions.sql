@@ -133,10 +133,13 @@ ORDER BY listed.created_at DESC, listed.id DESC;
 -- database's CPU time under the mix of bench/list_endpoints.py (perf). The page is cut in two
 -- steps: under a constant bound (500, the most per_page allows: schemas/session_page_query.json),
 -- then by the page size, given as LIMIT (SELECT $n): a value no plan's estimate can see, custom or
--- generic, so the generic plan is never estimated dearer than a custom one (with a plain LIMIT $n
--- a custom plan for a page of 10 was, and PostgreSQL kept planning every call). The executor pulls
--- only the page's rows either way. With OFFSET $n this cannot work: an unknown OFFSET is estimated
--- at a tenth of the table, so ?page=N beyond the first keeps the statements above.
+-- generic, so the page size no longer makes a custom plan look cheaper than the generic one (with
+-- a plain LIMIT $n a custom plan for a page of 10 did, and PostgreSQL kept planning every call).
+-- The cursor and the group or activity id still reach the custom plans' estimates; the generic
+-- plan wins on what each custom plan's planning costs. The executor pulls only the page's rows
+-- either way. Through a transaction pooler (unnamed statements) every call is planned anyway. With
+-- OFFSET $n this cannot work: an unknown OFFSET is estimated at a tenth of the table, so ?page=N
+-- beyond the first keeps the statements above.
 
 -- name: list_study_sessions_from
 -- Every session, newest first, from the cursor on. $1 LIMIT, $2 and $3 the cursor (created_at, id).
