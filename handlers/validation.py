@@ -138,6 +138,17 @@ def _messages(error: ValidationError) -> list[tuple[str | None, str]]:
                 f"got {describe(error.instance)}",
             )
         ]
+    if keyword in ("minLength", "maxLength") and isinstance(error.instance, str):
+        low, high = schema.get("minLength", 0), schema.get("maxLength")
+        size = f"{low} to {high} characters long" if high is not None else f"at least {low} characters long"
+        return [(field, f"{subject} must be {size}, got {len(error.instance)} characters")]
+    if keyword == "pattern":
+        return [
+            (
+                field,
+                f"{subject} must match the pattern {error.validator_value}, got {describe(error.instance)}",
+            )
+        ]
     if keyword == "enum":
         allowed = ", ".join(json.dumps(v) if not isinstance(v, str) else v for v in error.validator_value)
         return [(field, f"{subject} must be one of {allowed}, got {describe(error.instance)}")]

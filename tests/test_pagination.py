@@ -131,14 +131,22 @@ async def test_cursor_keeps_its_place_when_sessions_are_added(http_server_client
     assert [s["id"] for s in by_page.json["items"]] == [history.sessions[1], history.sessions[0]]
 
 
-@pytest.mark.parametrize(("cursor", "status"), [("%21%21", 400), ("x" * 201, 400)])
+@pytest.mark.parametrize(
+    ("cursor", "status", "message"),
+    [
+        ("%21%21", 400, 'cursor must match the pattern ^[A-Za-z0-9_-]+$, got the string "!!"'),
+        ("x" * 201, 400, "cursor must be 1 to 200 characters long, got 201 characters"),
+    ],
+)
 @pytest.mark.parametrize("template", SESSION_LISTS)
 async def test_a_cursor_of_the_wrong_form_is_400(
-    http_server_client, history: History, template, cursor, status
+    http_server_client, history: History, template, cursor, status, message
 ):
     reply = await call(http_server_client, "GET", url(template, history, f"cursor={cursor}"))
     assert reply.status == status, reply.body
     assert "cursor" in reply.json["error"]
+    assert reply.json["error"] == message  # in words, not jsonschema's Python reprs
+    assert reply.json["details"] == [{"field": "cursor", "message": message}]
 
 
 @pytest.mark.parametrize(
