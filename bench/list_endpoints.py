@@ -19,6 +19,9 @@ holds at least that history is kept as it is. Then:
    --rounds mix runs): the mix's mean throughput against the POST-only runs' mean (target >=
    0.80), its timeouts (0), its non-2xx answers (0) and its p99 (< 100 ms); under each run, the
    CPU time per request of the server, of the database (when it runs on this machine) and of wrk.
+3. **Each kind alone** (with --by-kind): one more wrk run per kind of the mix, that kind only, and
+   its CPU per request: what each kind costs, so a mix slower than POST-only says which of its
+   parts to look at. The line under them weighs those costs by the mix's shares.
 
 With DATABASE_URL every row of the portal's tables in that database is replaced, hence --wipe.
 Every load run is bounded by --duration; the server is stopped (SIGTERM) at the end, on errors too.
@@ -216,7 +219,18 @@ async def settle(dsn: str, limit: float = 60.0) -> float:
     return time.monotonic() - started
 
 
-def mix(dsn: str, ids: dict[str, int], duration: int, connections: int, rounds: int) -> dict:
+# The mix's kinds in bench/mix.lua's order, with its shares: each alone is that kind's weight 100.
+KINDS = (
+    ("POST session", 0.70),
+    ("POST review", 0.20),
+    ("GET sessions", 0.05),
+    ("GET stats", 0.05),
+)
+
+
+def mix(
+    dsn: str, ids: dict[str, int], duration: int, connections: int, rounds: int, by_kind: bool = False
+) -> dict:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk (or run with --no-mix)")
     port = free_port()
@@ -244,13 +258,17 @@ def mix(dsn: str, ids: dict[str, int], duration: int, connections: int, rounds: 
         runs: dict[str, list[dict]] = {"POST only": [], "mix": []}
         post = ("POST only", "post_session.lua", url + "/api/study_sessions", post_args)
         order = [post, *[("mix", "mix.lua", url, mix_args), post] * rounds]
-        for name, script, target, args in order:  # alternating, so drift hits both alike
+
+        def measured(script: str, target: str, args: list[str]) -> dict:
             asyncio.run(settle(dsn))
             before = meter.snapshot(with_server=True)
             result = wrk(script, target, args, connections, duration)
             used = CpuMeter.used(before, meter.snapshot(with_server=True))
             result["cpu_ms_per_request"] = used.per(result["requests"])
-            runs[name].append(result)
+            return result
+
+        for name, script, target, args in order:  # alternating, so drift hits both alike
+            runs[name].append(measured(script, target, args))
             print(describe(name, runs[name][-1]), flush=True)
         post_only = statistics.mean(r["rps"] for r in runs["POST only"])
         mixed = statistics.mean(r["rps"] for r in runs["mix"])
@@ -260,6 +278,8 @@ def mix(dsn: str, ids: dict[str, int], duration: int, connections: int, rounds: 
             f"{ratio:.2f} (target >= 0.80)"
         )
         report = {"runs": runs, "ratio": ratio}
+        if by_kind:
+            report["kinds"] = kinds(measured, url, mix_args, runs["mix"])
         return report
     finally:
         server.send_signal(signal.SIGTERM)
@@ -268,6 +288,28 @@ def mix(dsn: str, ids: dict[str, int], duration: int, connections: int, rounds: 
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+def kinds(measured, url: str, mix_args: list[str], mixes: list[dict]) -> dict[str, dict]:
+    """One wrk run per kind of the mix, alone; then the CPU the mix would cost per request if each
+    kind cost what it costs alone, beside what the mix runs measured."""
+    print("\neach kind of the mix alone")
+    alone = {}
+    for i, (name, _share) in enumerate(KINDS):
+        weights = ",".join("100" if j == i else "0" for j in range(len(KINDS)))
+        alone[name] = measured("mix.lua", url, [*mix_args, weights])
+        print(describe(name, alone[name]), flush=True)
+    for who in ("server", "database"):
+        costs = [alone[name]["cpu_ms_per_request"].get(who) for name, _ in KINDS]
+        mixed = [r["cpu_ms_per_request"].get(who) for r in mixes]
+        if None in costs or None in mixed:
+            continue
+        weighted = sum(cost * share for cost, (_, share) in zip(costs, KINDS, strict=True))
+        print(
+            f"{who} CPU ms per request: the kinds alone, weighted by the mix's shares "
+            f"{weighted:.3f}; the mix runs {', '.join(f'{m:.3f}' for m in mixed)}"
+        )
+    return alone
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -287,7 +329,7 @@ async def run(args: argparse.Namespace) -> None:
         report["get"] = await measure(dsn, ids, args.requests, args.warmup)
         if not args.no_mix:
             report["wrk"] = await asyncio.to_thread(
-                mix, dsn, ids, args.duration, args.connections, args.rounds
+                mix, dsn, ids, args.duration, args.connections, args.rounds, args.by_kind
             )
         if args.json:
             text = json.dumps(report, indent=2) + "\n"
@@ -312,6 +354,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=15, help="seconds of each wrk run (15)")
     parser.add_argument("--connections", type=int, default=256, help="wrk connections (256)")
     parser.add_argument("--rounds", type=int, default=2, help="mix runs, each between two POST-only runs (2)")
+    parser.add_argument("--by-kind", action="store_true", help="also run each kind of the mix alone")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--wipe", action="store_true", help="agree to replace the data of DATABASE_URL")
     asyncio.run(run(parser.parse_args()))

@@ -2,7 +2,10 @@
 -- at random: 70% POST /api/study_sessions, 20% POST a review, 5% GET /api/study_sessions?per_page=10,
 -- 5% GET /api/dashboard/quick_stats.
 --
---   wrk -t2 -c256 -d15s --latency -s bench/mix.lua http://127.0.0.1:PORT -- GROUPS ACTIVITIES WORDS FIRST_SESSION LAST_SESSION
+--   wrk -t2 -c256 -d15s --latency -s bench/mix.lua http://127.0.0.1:PORT -- GROUPS ACTIVITIES WORDS FIRST_SESSION LAST_SESSION [WEIGHTS]
+--
+-- WEIGHTS, optional, gives the four kinds' shares in that order as comma-separated integers
+-- (default 70,20,5,5); 0,100,0,0 sends reviews only, to measure one kind alone.
 --
 -- Every body names ids that exist: groups 1..GROUPS, activities 1..ACTIVITIES, words 1..WORDS and
 -- sessions FIRST_SESSION..LAST_SESSION (the history the bench loaded), so every answer should be
@@ -22,6 +25,16 @@ function init(args)
    words = tonumber(args[3]) or 100
    first_session = tonumber(args[4]) or 1
    last_session = tonumber(args[5]) or 1
+   weights = {}
+   for weight in string.gmatch(args[6] or "70,20,5,5", "%d+") do
+      table.insert(weights, tonumber(weight))
+   end
+   -- cumulative bounds: a pick in 1..total falls in the first kind whose bound reaches it
+   bounds, total = {}, 0
+   for i = 1, 4 do
+      total = total + (weights[i] or 0)
+      bounds[i] = total
+   end
    statuses = {}
    kinds = { post_session = 0, post_review = 0, list_sessions = 0, quick_stats = 0 }
    math.randomseed(os.time() * 1000 + thread_number)
@@ -30,19 +43,19 @@ end
 local json_headers = { ["Content-Type"] = "application/json" }
 
 function request()
-   local pick = math.random(1, 100)
-   if pick <= 70 then
+   local pick = math.random(1, total)
+   if pick <= bounds[1] then
       kinds.post_session = kinds.post_session + 1
       local body = string.format('{"group_id": %d, "study_activity_id": %d}',
          math.random(1, groups), math.random(1, activities))
       return wrk.format("POST", "/api/study_sessions", json_headers, body)
-   elseif pick <= 90 then
+   elseif pick <= bounds[2] then
       kinds.post_review = kinds.post_review + 1
       local path = string.format("/api/study_sessions/%d/words/%d/review",
          math.random(first_session, last_session), math.random(1, words))
       local body = math.random(1, 10) <= 7 and '{"correct": true}' or '{"correct": false}'
       return wrk.format("POST", path, json_headers, body)
-   elseif pick <= 95 then
+   elseif pick <= bounds[3] then
       kinds.list_sessions = kinds.list_sessions + 1
       return wrk.format("GET", "/api/study_sessions?per_page=10")
    else

@@ -95,6 +95,7 @@ class PortalApplication(tornado.web.Application):
         self._idle = asyncio.Event()
         self._idle.set()
         self._batchers: dict[str, portaldb.Batcher] = {}
+        self._batch_lane: portaldb.Lane | None = None  # made with the first batcher (the pool is known)
         self.shared_reads = portaldb.SharedReads()  # GETs: identical reads not yet sent share one
         self.health = portaldb.DatabaseHealth()  # episodes of database faults, for the log
         self.waiting_for_connection = 0  # requests in pool.acquire now (metrics: pool waiting)
@@ -119,6 +120,8 @@ class PortalApplication(tornado.web.Application):
     def batcher(self, query: str) -> portaldb.Batcher:
         """The group-commit runner of one batched statement from ``sql/queries``, made on first use."""
         if query not in self._batchers:
+            if self._batch_lane is None:
+                self._batch_lane = portaldb.Lane(min(BATCHES_IN_FLIGHT, self.pool.get_max_size()))
             self._batchers[query] = portaldb.Batcher(
                 self.pool,
                 getattr(self.queries, query),
@@ -126,6 +129,7 @@ class PortalApplication(tornado.web.Application):
                 wait_timeout=self.config.pool_timeout,
                 send_timeout=self.config.statement_timeout + 1,
                 on_batch=self.metrics.batch_size if self.metrics else None,
+                lane=self._batch_lane,
             )
         return self._batchers[query]
 

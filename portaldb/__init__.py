@@ -3,7 +3,7 @@
 The lowest floor of the project: it knows nothing of HTTP.
 """
 
-from .batch import Batcher, BatchWaitTimeout
+from .batch import Batcher, BatchWaitTimeout, Lane
 from .embedded import EmbeddedPostgres, EmbeddedPostgresError
 from .faults import DatabaseHealth, Fault, classify
 from .idempotency import purge_idempotency_keys
@@ -33,6 +33,7 @@ __all__ = [
     "EmbeddedPostgres",
     "EmbeddedPostgresError",
     "Fault",
+    "Lane",
     "MigrationError",
     "Queries",
     "SharedReads",

@@ -39,9 +39,74 @@ class _Call:
     sent: bool = field(default=False)
 
 
+class Lane:
+    """The batches in flight of one or more :class:`Batcher`\\ s over one pool: at most
+    ``max_workers`` at a time, in all. A worker holds one connection and sends the batches of
+    every batcher of its lane that has calls queued, taking the batchers in turn, until no call
+    is left; then it gives the connection back and ends (no idle task is left behind).
+
+    A batcher made without a lane has one of its own. Batchers that share a lane (the app's
+    launches and answers) share its workers: while one statement's batch is in flight, the other's
+    calls gather, so each goes out in batches as large as if it ran alone, and the database pays
+    one statement and one commit per batch, not per statement kind and turn.
+    """
+
+    def __init__(self, max_workers: int) -> None:
+        self.max_workers = max_workers
+        self.batchers: list[Batcher] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        # Workers running, counted down by a worker in the very step it decides to end (every
+        # queue seen empty), not by a done callback later: a call queued in between would
+        # otherwise find no room for a new worker and wait, unsent, until its wait_timeout.
+        self._working = 0
+
+    def wake(self, batcher: Batcher) -> None:
+        """A call was queued on ``batcher``: start a worker if the lane has room for one."""
+        if self._working < self.max_workers:
+            self._working += 1
+            task = asyncio.get_running_loop().create_task(self._work(batcher))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _next(self, after: Batcher) -> Batcher | None:
+        """The first batcher with calls queued, starting with the one after ``after`` (in turn)."""
+        batchers = self.batchers
+        start = batchers.index(after) + 1
+        for i in range(len(batchers)):
+            batcher = batchers[(start + i) % len(batchers)]
+            if batcher._queue:
+                return batcher
+        return None
+
+    async def _work(self, batcher: Batcher) -> None:
+        """Send batches while calls are queued; then end."""
+        try:
+            while (ready := self._next(batcher)) is not None:
+                batcher = ready
+                try:
+                    connection = await batcher._pool.acquire(timeout=batcher._wait_timeout)
+                except TimeoutError:
+                    return  # the queued calls time out on their own, unsent
+                except Exception as exc:  # the database cannot be reached: fail the queues now, unsent
+                    for each in self.batchers:
+                        each._fail(each._take_all(), exc)
+                    return
+                try:
+                    while (ready := self._next(batcher)) is not None:
+                        batcher = ready
+                        if not await batcher._send(connection, batcher._take()):
+                            break  # the connection may be broken: get another for what is left
+                finally:
+                    await batcher._release(connection)
+        finally:
+            self._working -= 1
+
+
 class Batcher:
     """Runs ``statement`` for many concurrent :meth:`fetchrow` calls in as few round trips as the pool
-    allows: at most one batch per pooled connection at a time, up to ``max_batch`` calls each.
+    allows: at most ``max_workers`` batches at a time, up to ``max_batch`` calls each. Batchers made
+    with one ``lane`` (all over the same pool) share its workers instead, and the lane's
+    ``max_workers`` is their limit together.
 
     Every wait is bounded: a call waits at most ``wait_timeout`` to be sent, and a sent batch gets
     ``send_timeout`` (a little over the statement timeout) before its calls fail and its connection
@@ -61,10 +126,10 @@ class Batcher:
         send_timeout: float,
         max_batch: int = 500,
         on_batch: Callable[[int], None] | None = None,
+        lane: Lane | None = None,
     ) -> None:
         self._pool = pool
         self._statement = statement
-        self._max_workers = max_workers
         self._wait_timeout = wait_timeout
         self._send_timeout = send_timeout
         self._max_batch = max_batch
@@ -74,12 +139,9 @@ class Batcher:
         self._unanswered: deque[_Call] = deque()
         self._overdue: deque[_Call] = deque()
         self._timer: asyncio.TimerHandle | None = None
-        self._workers: set[asyncio.Task[None]] = set()
-        # Workers running, counted down by a worker in the very step it decides to end (its queue
-        # seen empty), not by a done callback later: a call queued in between would otherwise find
-        # no room for a new worker and wait, unsent, until its wait_timeout.
-        self._working = 0
         self._on_batch = on_batch  # metrics (issue 9): told each batch's size
+        self._lane = lane if lane is not None else Lane(max_workers)
+        self._lane.batchers.append(self)
 
     @property
     def waiting(self) -> int:
@@ -99,11 +161,7 @@ class Batcher:
         call = _Call(args, loop.create_future(), loop.time() + self._wait_timeout)
         self._queue.append(call)
         self._unanswered.append(call)
-        if self._working < self._max_workers:
-            self._working += 1
-            worker = loop.create_task(self._work())
-            self._workers.add(worker)
-            worker.add_done_callback(self._workers.discard)
+        self._lane.wake(self)
         if self._timer is None:
             self._timer = loop.call_at(call.deadline, self._expire)
         try:
@@ -136,26 +194,6 @@ class Batcher:
         deadlines = [calls[0].deadline for calls in (unanswered, overdue) if calls]
         if deadlines:
             self._timer = loop.call_at(min(deadlines), self._expire)
-
-    async def _work(self) -> None:
-        """Send batches while calls are queued; then end (no idle tasks are left behind)."""
-        try:
-            while self._queue:
-                try:
-                    connection = await self._pool.acquire(timeout=self._wait_timeout)
-                except TimeoutError:
-                    return  # the queued calls time out on their own, unsent
-                except Exception as exc:  # the database cannot be reached: fail the queue now, unsent
-                    self._fail(self._take_all(), exc)
-                    return
-                try:
-                    while self._queue:
-                        if not await self._send(connection, self._take()):
-                            break  # the connection may be broken: get another for what is left
-                finally:
-                    await self._release(connection)
-        finally:
-            self._working -= 1
 
     async def _release(self, connection: asyncpg.Connection) -> None:
         try:

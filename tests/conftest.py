@@ -187,16 +187,37 @@ def pool(io_loop: tornado.ioloop.IOLoop, database_url: str, pooler_mode: str) ->
     io_loop.run_sync(pool.close)
 
 
+def small_pool(
+    io_loop: tornado.ioloop.IOLoop, database_url: str, pooler_mode: str, size: int
+) -> asyncpg.Pool:
+    return io_loop.run_sync(
+        lambda: portaldb.create_pool(
+            database_url,
+            min_size=size,
+            max_size=size,
+            connect_timeout=5,
+            statement_timeout=5,
+            pooler=pooler_mode,
+        )
+    )
+
+
 @pytest.fixture
 def one_connection(
     io_loop: tornado.ioloop.IOLoop, database_url: str, pooler_mode: str
 ) -> Iterator[asyncpg.Pool]:
     """A pool of one connection on the run's database, for tests that hold it to make others wait."""
-    pool = io_loop.run_sync(
-        lambda: portaldb.create_pool(
-            database_url, min_size=1, max_size=1, connect_timeout=5, statement_timeout=5, pooler=pooler_mode
-        )
-    )
+    pool = small_pool(io_loop, database_url, pooler_mode, 1)
+    yield pool
+    io_loop.run_sync(pool.close)
+
+
+@pytest.fixture
+def two_connections(
+    io_loop: tornado.ioloop.IOLoop, database_url: str, pooler_mode: str
+) -> Iterator[asyncpg.Pool]:
+    """A pool of two connections: one of them free while the other runs a statement."""
+    pool = small_pool(io_loop, database_url, pooler_mode, 2)
     yield pool
     io_loop.run_sync(pool.close)
 

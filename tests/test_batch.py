@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
 
@@ -75,6 +76,40 @@ async def test_a_failing_statement_fails_its_whole_batch_then_recovers(one_conne
         one_connection, FIXTURE_SQL.batch_probe, max_workers=1, wait_timeout=5, send_timeout=5
     )
     assert (await working.fetchrow(3))["x"] == 3
+
+
+async def test_batchers_sharing_a_lane_take_turns(two_connections):
+    """The app's launches and answers share one lane (handlers/app.py): with room for one batch in
+    flight, two statements never run at once, though a second connection is free, and the calls that
+    gather meanwhile go out as one batch per statement, the other statement first (in turn)."""
+    lane = portaldb.Lane(1)
+    first, second = (
+        portaldb.Batcher(
+            two_connections,
+            FIXTURE_SQL.batch_probe_timed,
+            max_workers=1,
+            wait_timeout=5,
+            send_timeout=5,
+            lane=lane,
+        )
+        for _ in range(2)
+    )
+    opening = asyncio.ensure_future(first.fetchrow(0))
+    await wait_until(lambda: first._unanswered and first._unanswered[0].sent, 5, "the first batch sent")
+    firsts = [asyncio.ensure_future(first.fetchrow(i)) for i in (1, 2, 3)]
+    seconds = [asyncio.ensure_future(second.fetchrow(i)) for i in (4, 5)]
+    rows = await asyncio.gather(opening, *firsts, *seconds)
+    statements = sorted({(row["started"], row["ended"], row["batch_size"]) for row in rows})
+    assert [size for _, _, size in statements] == [1, 2, 3]  # the opening call, then second's, then first's
+    for (_, ended, _), (started, _, _) in itertools.pairwise(statements):
+        assert ended <= started  # one after the other, never overlapping
+    assert [row["x"] for row in rows] == [0, 1, 2, 3, 4, 5]
+
+
+async def test_the_app_batches_launches_and_answers_in_one_lane(app):
+    launches, answers = app.batcher("create_study_sessions"), app.batcher("create_reviews")
+    assert launches._lane is answers._lane
+    assert launches._lane.max_workers == 1
 
 
 async def test_an_unreachable_database_fails_fast(unused_port):
@@ -220,13 +255,14 @@ async def test_a_call_right_as_the_last_worker_ends_is_still_sent(pool):
     # flight. Here the worker's task lingers after its loop, to hold that moment open.
     loop = asyncio.get_running_loop()
     batcher = portaldb.Batcher(pool, FIXTURE_SQL.batch_probe, max_workers=1, wait_timeout=1, send_timeout=5)
-    work = batcher._work
+    lane = batcher._lane
+    work = lane._work
 
-    async def lingering() -> None:
-        await work()
+    async def lingering(first: portaldb.Batcher) -> None:
+        await work(first)
         await asyncio.sleep(0.5)
 
-    batcher._work = lingering
+    lane._work = lingering
     assert (await batcher.fetchrow(1))["x"] == 1
     await asyncio.sleep(0.1)  # the worker's loop has ended; its task lingers
     started = loop.time()

@@ -89,6 +89,14 @@ SELECT r.ord, r.x, cardinality($1::int[]) AS batch_size
 FROM unnest($1::int[]) WITH ORDINALITY AS r (x, ord)
 ORDER BY r.ord;
 
+-- name: batch_probe_timed
+-- batch_probe, taking 0.2 s: each call also learns when its statement started and ended.
+-- (OFFSET 0 keeps the subquery apart, so its end time is read once, after the sleep.)
+SELECT r.ord, r.x, cardinality($1::int[]) AS batch_size, statement_timestamp() AS started, slept.ended
+FROM (SELECT clock_timestamp() AS ended FROM pg_sleep(0.2) OFFSET 0) AS slept,
+    unnest($1::int[]) WITH ORDINALITY AS r (x, ord)
+ORDER BY r.ord;
+
 -- name: batch_probe_failing
 SELECT r.ord, 1 / (r.x - r.x) AS boom
 FROM unnest($1::int[]) WITH ORDINALITY AS r (x, ord)
