@@ -27,15 +27,17 @@ access_log = logging.getLogger("portal.access")
 MAX_BODY_BYTES = 64 * 1024  # the API's limit: larger bodies are answered 413 in JSON
 HTTP_MAX_BODY_BYTES = 4 * 1024 * 1024  # past this the HTTP layer drops the connection unread
 HTTP_MAX_HEADER_BYTES = 32 * 1024
-# Batches of one statement in flight at once per process (portaldb/batch.py). Fewer, larger batches
-# cost the database less per request (each batch pays the statement and its counter triggers once).
-# The price: the calls that queue behind a batch wait for it, so one batch stuck on a broken
-# connection holds them until its send timeout (--statement-timeout + 1 s) drops that connection;
-# several batches stuck on the database itself would all wait alike. Measured in the
-# frontend-like mix at 1M+ sessions (wrk at 256 connections, 2 processes, alternating runs): 1, 2
-# and 10 (the pool size, as before) in flight gave 0.70-0.72, 0.64-0.75 and 0.56-0.70 of POST-only
-# throughput, p99 69, 85 and 98-119 ms; later, 1 against 2: 7.3-8.3k against 6.4-8.5k req/s, p99
-# 74-90 against 89-109 ms.
+# Batches in flight at once per process, of all batched statements together: launches and answers
+# share one lane (portaldb.Lane), so while one statement's batch is out the other's calls gather.
+# Fewer, larger batches cost the database less per request (each batch pays the statement and its
+# counter triggers once). The price: the calls that queue behind a batch wait for it, so one batch
+# stuck on a broken connection holds them until its send timeout (--statement-timeout + 1 s) drops
+# that connection. Measured in the frontend-like mix at 1M+ sessions (wrk at 256 connections, 2
+# processes, alternating runs): one batch per statement in flight, 1, 2 and 10 (the pool size)
+# gave 0.70-0.72, 0.64-0.75 and 0.56-0.70 of POST-only throughput, p99 69, 85 and 98-119 ms; then
+# one lane for both statements against one batch of each in flight: batches of 44 against 29
+# calls on average, mix x1.10 req/s, p99 48-55 against 64-82 ms; a lane of 2 against 1: 7.9-8.1k
+# against 8.3k req/s.
 BATCHES_IN_FLIGHT = 1
 
 

@@ -6,6 +6,9 @@ the insert itself, so :class:`Batcher` lets calls that arrive while the pool's c
 wait together and go out as one statement over arrays. With no queue (light load) a call goes out
 on its own at once: batching never adds a delay.
 
+Several statements can share their batches in flight (:class:`Lane`): the app's launches and
+answers take turns on one connection, and each one's calls gather while the other's batch is out.
+
 The statement takes one array parameter per argument and returns one row per call, in order, with
 a column ``ord`` (1-based, from ``unnest(...) WITH ORDINALITY``). It must be correct for any batch,
 since a failing statement fails every call in its batch.
@@ -47,8 +50,8 @@ class Lane:
 
     A batcher made without a lane has one of its own. Batchers that share a lane (the app's
     launches and answers) share its workers: while one statement's batch is in flight, the other's
-    calls gather, so each goes out in batches as large as if it ran alone, and the database pays
-    one statement and one commit per batch, not per statement kind and turn.
+    calls gather. With a worker each, both were in flight at once and each went out in batches
+    half the size (the database pays a statement, its triggers and a commit per batch).
     """
 
     def __init__(self, max_workers: int) -> None:
