@@ -30,14 +30,15 @@ HTTP_MAX_HEADER_BYTES = 32 * 1024
 # Batches in flight at once per process, of all batched statements together: launches and answers
 # share one lane (portaldb.Lane), so while one statement's batch is out the other's calls gather.
 # Fewer, larger batches cost the database less per request (each batch pays the statement and its
-# counter triggers once). The price: the calls that queue behind a batch wait for it, so one batch
-# stuck on a broken connection holds them until its send timeout (--statement-timeout + 1 s) drops
-# that connection. Measured in the frontend-like mix at 1M+ sessions (wrk at 256 connections, 2
-# processes, alternating runs): one batch per statement in flight, 1, 2 and 10 (the pool size)
-# gave 0.70-0.72, 0.64-0.75 and 0.56-0.70 of POST-only throughput, p99 69, 85 and 98-119 ms; then
-# one lane for both statements against one batch of each in flight: batches of 44 against 29
-# calls on average, mix x1.10 req/s, p99 48-55 against 64-82 ms; a lane of 2 against 1: 7.9-8.1k
-# against 8.3k req/s.
+# counter triggers once). The price: the calls that queue behind a batch wait for it, whichever
+# statement they are for, so one batch stuck on a broken connection holds them all until its send
+# timeout (--statement-timeout + 1 s) drops that connection, and the calls that waited longer than
+# --pool-timeout get a 503 though the pool may have free connections. Measured in the
+# frontend-like mix at 1M+ sessions (wrk at 256 connections, 2 processes, alternating runs): one
+# batch per statement in flight, 1, 2 and 10 (the pool size) gave 0.70-0.72, 0.64-0.75 and
+# 0.56-0.70 of POST-only throughput, p99 69, 85 and 98-119 ms; then one lane for both statements
+# against one batch of each in flight: batches of 44 against 29 calls on average, mix x1.10
+# req/s, p99 48-55 against 64-82 ms; a lane of 2 against 1: 7.9-8.1k against 8.3k req/s.
 BATCHES_IN_FLIGHT = 1
 
 
@@ -97,7 +98,7 @@ class PortalApplication(tornado.web.Application):
         self._idle = asyncio.Event()
         self._idle.set()
         self._batchers: dict[str, portaldb.Batcher] = {}
-        self._batch_lane: portaldb.Lane | None = None  # made with the first batcher (the pool is known)
+        self._batch_lane: portaldb.Lane | None = None  # made with the first batcher, as they are
         self.shared_reads = portaldb.SharedReads()  # GETs: identical reads not yet sent share one
         self.health = portaldb.DatabaseHealth()  # episodes of database faults, for the log
         self.waiting_for_connection = 0  # requests in pool.acquire now (metrics: pool waiting)
@@ -127,7 +128,6 @@ class PortalApplication(tornado.web.Application):
             self._batchers[query] = portaldb.Batcher(
                 self.pool,
                 getattr(self.queries, query),
-                max_workers=min(BATCHES_IN_FLIGHT, self.pool.get_max_size()),
                 wait_timeout=self.config.pool_timeout,
                 send_timeout=self.config.statement_timeout + 1,
                 on_batch=self.metrics.batch_size if self.metrics else None,

@@ -7,7 +7,8 @@ wait together and go out as one statement over arrays. With no queue (light load
 on its own at once: batching never adds a delay.
 
 Several statements can share their batches in flight (:class:`Lane`): the app's launches and
-answers take turns on one connection, and each one's calls gather while the other's batch is out.
+answers have one batch in flight between them, taking turns, and each one's calls gather while
+the other's batch is out.
 
 The statement takes one array parameter per argument and returns one row per call, in order, with
 a column ``ord`` (1-based, from ``unnest(...) WITH ORDINALITY``). It must be correct for any batch,
@@ -31,7 +32,11 @@ log = logging.getLogger("portaldb.batch")
 
 
 class BatchWaitTimeout(TimeoutError):
-    """No connection was free to send the call within the wait; it was never sent."""
+    """The call was not sent within its wait (no connection, or no room in its lane, came free);
+    it was never sent."""
+
+
+UNSENT = "not sent in time: no database connection, or no room in its lane, came free"
 
 
 @dataclass(eq=False)
@@ -44,27 +49,38 @@ class _Call:
 
 class Lane:
     """The batches in flight of one or more :class:`Batcher`\\ s over one pool: at most
-    ``max_workers`` at a time, in all. A worker holds one connection and sends the batches of
-    every batcher of its lane that has calls queued, taking the batchers in turn, until no call
-    is left; then it gives the connection back and ends (no idle task is left behind).
+    ``max_workers`` at a time, in all. A worker takes a connection and sends the batches of the
+    lane's batchers that have calls queued, one batcher's turn after another's (round robin), until
+    no call is left; then it gives the connection back and ends (no idle task is left behind).
+    After a batch that failed it takes a fresh connection, and after no connection came within
+    the wait it tries again for the calls still waiting.
 
     A batcher made without a lane has one of its own. Batchers that share a lane (the app's
-    launches and answers) share its workers: while one statement's batch is in flight, the other's
-    calls gather. With a worker each, both were in flight at once and each went out in batches
-    half the size (the database pays a statement, its triggers and a commit per batch).
+    launches and answers) share its workers: with one worker, while one statement's batch is in
+    flight the other's calls gather, so each goes out in larger batches (the database pays a
+    statement, its triggers and a commit per batch). The price: a batch stuck on a broken
+    connection holds the calls of every batcher of the lane until its send timeout.
     """
 
     def __init__(self, max_workers: int) -> None:
         self.max_workers = max_workers
-        self.batchers: list[Batcher] = []
+        self._batchers: list[Batcher] = []
         self._tasks: set[asyncio.Task[None]] = set()
         # Workers running, counted down by a worker in the very step it decides to end (every
         # queue seen empty), not by a done callback later: a call queued in between would
         # otherwise find no room for a new worker and wait, unsent, until its wait_timeout.
         self._working = 0
 
+    def add(self, batcher: Batcher) -> None:
+        """Make ``batcher`` one of the lane's (Batcher does, when made with this lane)."""
+        if self._batchers and batcher._pool is not self._batchers[0]._pool:
+            raise ValueError(
+                "the batchers of one lane must share one pool: its connections carry all their batches"
+            )
+        self._batchers.append(batcher)
+
     def wake(self, batcher: Batcher) -> None:
-        """A call was queued on ``batcher``: start a worker if the lane has room for one."""
+        """A call was queued on ``batcher`` (Batcher calls this): start a worker if there is room."""
         if self._working < self.max_workers:
             self._working += 1
             task = asyncio.get_running_loop().create_task(self._work(batcher))
@@ -73,7 +89,7 @@ class Lane:
 
     def _next(self, after: Batcher) -> Batcher | None:
         """The first batcher with calls queued, starting with the one after ``after`` (in turn)."""
-        batchers = self.batchers
+        batchers = self._batchers
         start = batchers.index(after) + 1
         for i in range(len(batchers)):
             batcher = batchers[(start + i) % len(batchers)]
@@ -81,26 +97,28 @@ class Lane:
                 return batcher
         return None
 
-    async def _work(self, batcher: Batcher) -> None:
-        """Send batches while calls are queued; then end."""
+    async def _work(self, woken_by: Batcher) -> None:
+        """Send batches while calls are queued, then end. The turns go round from the batcher after
+        ``woken_by`` (itself, when it is the only one with calls), and keep going round across
+        connections: a statement that fails batch after batch cannot hold the others back."""
+        last = woken_by  # whose batch went last; the next turn is the next batcher with calls queued
         try:
-            while (ready := self._next(batcher)) is not None:
-                batcher = ready
+            while (first := self._next(last)) is not None:
                 try:
-                    connection = await batcher._pool.acquire(timeout=batcher._wait_timeout)
+                    connection = await first._pool.acquire(timeout=first._wait_timeout)
                 except TimeoutError:
-                    return  # the queued calls time out on their own, unsent
+                    continue  # calls past their wait fail on their own timer; later ones get a try
                 except Exception as exc:  # the database cannot be reached: fail the queues now, unsent
-                    for each in self.batchers:
+                    for each in self._batchers:
                         each._fail(each._take_all(), exc)
                     return
                 try:
-                    while (ready := self._next(batcher)) is not None:
-                        batcher = ready
-                        if not await batcher._send(connection, batcher._take()):
+                    while (ready := self._next(last)) is not None:
+                        last = ready
+                        if not await ready._send(connection, ready._take()):
                             break  # the connection may be broken: get another for what is left
                 finally:
-                    await batcher._release(connection)
+                    await last._release(connection)  # one pool for the lane: any batcher's will do
         finally:
             self._working -= 1
 
@@ -108,7 +126,7 @@ class Lane:
 class Batcher:
     """Runs ``statement`` for many concurrent :meth:`fetchrow` calls in as few round trips as the pool
     allows: at most ``max_workers`` batches at a time, up to ``max_batch`` calls each. Batchers made
-    with one ``lane`` (all over the same pool) share its workers instead, and the lane's
+    with one ``lane`` instead (all over the same pool) share its workers: the lane's
     ``max_workers`` is their limit together.
 
     Every wait is bounded: a call waits at most ``wait_timeout`` to be sent, and a sent batch gets
@@ -124,13 +142,19 @@ class Batcher:
         pool: asyncpg.Pool,
         statement: str,
         *,
-        max_workers: int,
         wait_timeout: float,
         send_timeout: float,
+        max_workers: int | None = None,
         max_batch: int = 500,
         on_batch: Callable[[int], None] | None = None,
         lane: Lane | None = None,
     ) -> None:
+        if lane is None:
+            if max_workers is None:
+                raise ValueError("give a Batcher max_workers (for a lane of its own) or the lane it shares")
+            lane = Lane(max_workers)
+        elif max_workers is not None:
+            raise ValueError("a Batcher with a lane has the lane's max_workers: give one or the other")
         self._pool = pool
         self._statement = statement
         self._wait_timeout = wait_timeout
@@ -143,8 +167,8 @@ class Batcher:
         self._overdue: deque[_Call] = deque()
         self._timer: asyncio.TimerHandle | None = None
         self._on_batch = on_batch  # metrics (issue 9): told each batch's size
-        self._lane = lane if lane is not None else Lane(max_workers)
-        self._lane.batchers.append(self)
+        self._lane = lane
+        lane.add(self)
 
     @property
     def waiting(self) -> int:
@@ -186,7 +210,7 @@ class Batcher:
                 continue
             if not call.sent:
                 self._queue.remove(call)
-                call.future.set_exception(BatchWaitTimeout("no database connection was free in time"))
+                call.future.set_exception(BatchWaitTimeout(UNSENT))
             else:
                 call.deadline += self._send_timeout
                 overdue.append(call)
@@ -226,10 +250,10 @@ class Batcher:
 
     async def _send(self, connection: asyncpg.Connection, batch: Sequence[_Call]) -> bool:
         """Run one batch; every call in it gets its row, or the statement's error. True if it ran."""
-        if self._on_batch is not None:
-            self._on_batch(len(batch))
-        columns = [list(column) for column in zip(*(call.args for call in batch), strict=True)]
         try:
+            if self._on_batch is not None:
+                self._on_batch(len(batch))
+            columns = [list(column) for column in zip(*(call.args for call in batch), strict=True)]
             rows = await asyncio.wait_for(connection.fetch(self._statement, *columns), self._send_timeout)
         except Exception as exc:
             if connection_is_suspect(exc):

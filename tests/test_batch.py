@@ -12,6 +12,7 @@ import pytest
 import tornado.httpclient
 
 from langportal import portaldb
+from langportal.handlers import app as app_module
 
 from .helpers import FIXTURE_SQL, Catalog, Db, wait_until
 
@@ -80,17 +81,13 @@ async def test_a_failing_statement_fails_its_whole_batch_then_recovers(one_conne
 
 async def test_batchers_sharing_a_lane_take_turns(two_connections):
     """The app's launches and answers share one lane (handlers/app.py): with room for one batch in
-    flight, two statements never run at once, though a second connection is free, and the calls that
-    gather meanwhile go out as one batch per statement, the other statement first (in turn)."""
+    flight, the batches of two batchers never run at once, though a second connection is free, and
+    the calls that gather meanwhile go out as one batch per batcher, the other batcher first (in
+    turn)."""
     lane = portaldb.Lane(1)
     first, second = (
         portaldb.Batcher(
-            two_connections,
-            FIXTURE_SQL.batch_probe_timed,
-            max_workers=1,
-            wait_timeout=5,
-            send_timeout=5,
-            lane=lane,
+            two_connections, FIXTURE_SQL.batch_probe_timed, wait_timeout=5, send_timeout=5, lane=lane
         )
         for _ in range(2)
     )
@@ -106,10 +103,97 @@ async def test_batchers_sharing_a_lane_take_turns(two_connections):
     assert [row["x"] for row in rows] == [0, 1, 2, 3, 4, 5]
 
 
+async def test_a_statement_failing_batch_after_batch_does_not_hold_up_its_lane(one_connection):
+    """The turns keep going round when a failed batch sends the worker to a fresh connection: here
+    every failing batch finds another failing call queued, and the working statement still goes
+    out second (found by a review: it used to wait behind all twenty)."""
+    lane = portaldb.Lane(1)
+    order: list[str] = []
+    pending: list[asyncio.Future] = []
+
+    def failed_batch(size: int) -> None:
+        order.append("failing")
+        if len(order) < 20:
+            pending.append(asyncio.ensure_future(failing.fetchrow(1)))
+
+    failing = portaldb.Batcher(
+        one_connection, FIXTURE_SQL.batch_probe_failing, wait_timeout=5, send_timeout=5, lane=lane,
+        on_batch=failed_batch,
+    )  # fmt: skip
+    working = portaldb.Batcher(
+        one_connection, FIXTURE_SQL.batch_probe, wait_timeout=5, send_timeout=5, lane=lane,
+        on_batch=lambda size: order.append("working"),
+    )  # fmt: skip
+    async with one_connection.acquire():  # both queue up before the worker has a connection
+        pending.append(asyncio.ensure_future(failing.fetchrow(1)))
+        answered = asyncio.ensure_future(working.fetchrow(2))
+        await wait_until(lambda: failing._queue and working._queue, 5, "both queued")
+    assert (await asyncio.wait_for(answered, 3))["x"] == 2
+    while pending:
+        await asyncio.gather(*pending, return_exceptions=True)
+        pending[:] = [p for p in pending if not p.done()]
+    assert order.index("working") <= 1, order
+
+
+async def test_a_call_queued_while_the_worker_gives_its_connection_back_is_sent(one_connection):
+    """The worker looks at the queues again after giving its connection back: a call that came in
+    meanwhile found no room for a worker of its own, and must not wait out its wait_timeout."""
+    batcher = portaldb.Batcher(
+        one_connection, FIXTURE_SQL.batch_probe, max_workers=1, wait_timeout=2, send_timeout=5
+    )
+    release = batcher._release
+    late: list[asyncio.Future] = []
+
+    async def slow_release(connection: asyncpg.Connection) -> None:
+        if not late:
+            late.append(asyncio.ensure_future(batcher.fetchrow(9)))
+            await asyncio.sleep(0.05)  # the late call is queued now, with the worker still counted
+        await release(connection)
+
+    batcher._release = slow_release
+    assert (await batcher.fetchrow(1))["x"] == 1
+    started = asyncio.get_running_loop().time()
+    assert (await asyncio.wait_for(late[0], 3))["x"] == 9
+    assert asyncio.get_running_loop().time() - started < 1  # sent at once, not after the 2 s wait
+
+
+async def test_calls_queued_while_no_connection_came_are_sent_once_one_is_free(one_connection):
+    """A worker whose wait for a connection ran out ends only when no call is left: calls queued
+    during that wait still have time, and go out as soon as a connection is free (found by a
+    review: they used to wait, unsent, until their own wait ran out)."""
+    batcher = portaldb.Batcher(
+        one_connection, FIXTURE_SQL.batch_probe, max_workers=1, wait_timeout=1, send_timeout=5
+    )
+    loop = asyncio.get_running_loop()
+    async with one_connection.acquire():
+        early = asyncio.ensure_future(batcher.fetchrow(1))
+        await asyncio.sleep(0.5)
+        late = asyncio.ensure_future(batcher.fetchrow(2))
+        with pytest.raises(portaldb.BatchWaitTimeout):
+            await early  # 1 s without a connection
+        await asyncio.sleep(0.1)
+    freed = loop.time()
+    assert (await asyncio.wait_for(late, 3))["x"] == 2
+    assert loop.time() - freed < 0.3  # the worker was still after a connection for it
+
+
+async def test_a_batcher_takes_a_lane_or_max_workers_and_a_lane_one_pool(one_connection, two_connections):
+    with pytest.raises(ValueError, match="max_workers"):
+        portaldb.Batcher(one_connection, FIXTURE_SQL.batch_probe, wait_timeout=1, send_timeout=1)
+    lane = portaldb.Lane(1)
+    with pytest.raises(ValueError, match="max_workers"):
+        portaldb.Batcher(
+            one_connection, FIXTURE_SQL.batch_probe, max_workers=1, wait_timeout=1, send_timeout=1, lane=lane
+        )
+    portaldb.Batcher(one_connection, FIXTURE_SQL.batch_probe, wait_timeout=1, send_timeout=1, lane=lane)
+    with pytest.raises(ValueError, match="one pool"):
+        portaldb.Batcher(two_connections, FIXTURE_SQL.batch_probe, wait_timeout=1, send_timeout=1, lane=lane)
+
+
 async def test_the_app_batches_launches_and_answers_in_one_lane(app):
     launches, answers = app.batcher("create_study_sessions"), app.batcher("create_reviews")
     assert launches._lane is answers._lane
-    assert launches._lane.max_workers == 1
+    assert launches._lane.max_workers == min(app_module.BATCHES_IN_FLIGHT, app.pool.get_max_size())
 
 
 async def test_an_unreachable_database_fails_fast(unused_port):
