@@ -41,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
@@ -290,7 +291,9 @@ def mix(
             server.wait()
 
 
-def kinds(measured, url: str, mix_args: list[str], mixes: list[dict]) -> dict[str, dict]:
+def kinds(
+    measured: Callable[[str, str, list[str]], dict], url: str, mix_args: list[str], mixes: list[dict]
+) -> dict[str, dict]:
     """One wrk run per kind of the mix, alone; then the CPU the mix would cost per request if each
     kind cost what it costs alone, beside what the mix runs measured."""
     print("\neach kind of the mix alone")

@@ -98,7 +98,8 @@ class PortalApplication(tornado.web.Application):
         self._idle = asyncio.Event()
         self._idle.set()
         self._batchers: dict[str, portaldb.Batcher] = {}
-        self._batch_lane: portaldb.Lane | None = None  # made with the first batcher, as they are
+        # every batched statement's batches in flight, shared (portaldb.Lane; see BATCHES_IN_FLIGHT)
+        self._batch_lane = portaldb.Lane(min(BATCHES_IN_FLIGHT, pool.get_max_size()))
         self.shared_reads = portaldb.SharedReads()  # GETs: identical reads not yet sent share one
         self.health = portaldb.DatabaseHealth()  # episodes of database faults, for the log
         self.waiting_for_connection = 0  # requests in pool.acquire now (metrics: pool waiting)
@@ -123,8 +124,6 @@ class PortalApplication(tornado.web.Application):
     def batcher(self, query: str) -> portaldb.Batcher:
         """The group-commit runner of one batched statement from ``sql/queries``, made on first use."""
         if query not in self._batchers:
-            if self._batch_lane is None:
-                self._batch_lane = portaldb.Lane(min(BATCHES_IN_FLIGHT, self.pool.get_max_size()))
             self._batchers[query] = portaldb.Batcher(
                 self.pool,
                 getattr(self.queries, query),

@@ -190,6 +190,7 @@ def pool(io_loop: tornado.ioloop.IOLoop, database_url: str, pooler_mode: str) ->
 def small_pool(
     io_loop: tornado.ioloop.IOLoop, database_url: str, pooler_mode: str, size: int
 ) -> asyncpg.Pool:
+    """A pool of exactly ``size`` connections on the run's database."""
     return io_loop.run_sync(
         lambda: portaldb.create_pool(
             database_url,
