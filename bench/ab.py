@@ -8,6 +8,11 @@ database (its portal tables are EMPTIED and loaded with the bench's data set, as
 does), with the same options; then wrk (bench/post_session.lua) loads one, then the other,
 alternating for ``--rounds`` rounds, so drift on a shared machine hits both alike. It prints each
 phase's req/s, p99 and the server's CPU ms per request (from /proc), and the ratios B/A.
+
+When the two differ in their migrations (a table, a trigger), give the baseline a database of
+its own with ``--baseline-database-url``: the schema and its triggers live in the database, so on
+a shared one both servers would run the newer schema (and the baseline refuses migrations it does
+not know). That database is prepared by the baseline checkout's own code.
 """
 
 from __future__ import annotations
@@ -58,6 +63,24 @@ def start(
     return process, log
 
 
+def prepare_with(checkout: Path, python: Path, dsn: str) -> None:
+    """The bench's database preparation (migrations, data set) as ``checkout``'s own code does it."""
+    script = (
+        "import sys; from bench.database import Database; "
+        "d = Database(sys.argv[1]); d.migrate_and_load(); d.close()"
+    )
+    finished = subprocess.run(
+        [str(python), "-c", script, dsn],
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    if finished.returncode != 0:
+        raise BenchError(f"the baseline could not prepare its database:\n{finished.stderr[-2000:]}")
+
+
 def wait_answering(port: int, process: subprocess.Popen, log: Path) -> None:
     wait_http(process, port, log.read_text)
 
@@ -97,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--database-url", required=True, help="a database of its own: its portal tables are EMPTIED"
     )
+    parser.add_argument(
+        "--baseline-database-url",
+        help="the baseline's own database (EMPTIED too), when the two differ in their migrations",
+    )
     parser.add_argument("--connections", type=int, default=256)
     parser.add_argument("--duration", type=int, default=10, help="seconds per phase (default 10)")
     parser.add_argument("--rounds", type=int, default=3)
@@ -110,8 +137,12 @@ def main(argv: list[str] | None = None) -> int:
         db.close()
     extra = args.server_args.split()
     python_b = args.baseline / ".venv" / "bin" / "python"
+    baseline_dsn = args.database_url
+    if args.baseline_database_url:
+        baseline_dsn = args.baseline_database_url
+        prepare_with(args.baseline, python_b, baseline_dsn)
     servers = {
-        "A (baseline)": start(args.baseline, python_b, free_port(), args.database_url, extra),
+        "A (baseline)": start(args.baseline, python_b, free_port(), baseline_dsn, extra),
         "B (this checkout)": start(
             args.candidate or HERE,
             args.candidate / ".venv" / "bin" / "python" if args.candidate else Path(sys.executable),
