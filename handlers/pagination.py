@@ -6,9 +6,10 @@ all NULL (``id`` included) when the page is empty (see ``sql/queries/study_sessi
 
 Session lists also take ``?cursor=``: the opaque token of the last session of a page, given back
 as ``pagination.next_cursor``. The next page is then read from that session on along the index
-(keyset pagination), which costs the same at any depth, while ``?page=N`` skips ``(N - 1) *
-per_page`` index entries first. The token carries the page number it leads to, so
-``current_page`` stays meaningful, and the (created_at, id) of the session it follows.
+(keyset pagination), which costs the same at any depth. The token carries the page number it
+leads to, so ``current_page`` stays meaningful, and the (created_at, id) of the session it follows.
+A session list's ``?page=N`` does not skip index entries one by one either: the database finds
+where page N starts from its counts of sessions per stretch of time (migration 0008).
 """
 
 from __future__ import annotations
@@ -103,13 +104,14 @@ def session_window(params: dict[str, Any], page_given: bool) -> tuple[int, int, 
 
 def session_statement(query: str, window: tuple[int, int, datetime.datetime, int]) -> tuple[str, tuple]:
     """The named statement and its page arguments for a session list ``query`` and a
-    :func:`session_window`: ``<query>_from`` when the page starts at the newest session or at a
-    cursor (no OFFSET, so PostgreSQL keeps one plan for it: sql/queries/study_sessions.sql), else
-    ``query`` with its OFFSET."""
+    :func:`session_window`: ``<query>_from`` (LIMIT and the cursor) when the page starts at the
+    newest session or at a cursor, else ``query`` (LIMIT and how many sessions down the page
+    starts), which finds where that is from the counts per stretch of time
+    (sql/queries/study_sessions.sql)."""
     limit, offset, created_at, session_id = window
     if offset == 0:
         return f"{query}_from", (limit, created_at, session_id)
-    return query, window
+    return query, (limit, offset)
 
 
 def session_page_of(rows: list[Any], params: dict[str, Any], item: Callable[[Any], Any]) -> dict[str, Any]:

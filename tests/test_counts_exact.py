@@ -1,6 +1,8 @@
 """Every count the API shows is exact (issue 12): after concurrent writes through the app, resets
 and deletes, each is compared with a plain count(*) recomputation over the history
-(tests/sql/fixtures.sql, exact_*). The API reads counters kept by triggers (migration 0005)."""
+(tests/sql/fixtures.sql, exact_*). The API reads counters kept by triggers (migration 0005), and
+finds where a page by number starts from counts per stretch of time (migration 0008): those are
+compared with their recomputation too, and deep pages with a plain OFFSET."""
 
 from __future__ import annotations
 
@@ -78,6 +80,9 @@ async def assert_counts_exact(client, db: Db) -> dict:
         assert members["pagination"]["total_items"] == word_count
         for w in members["items"]:
             assert (w["correct_count"], w["wrong_count"]) == words[w["id"]]
+
+    stretches = [tuple(r) for r in await db.pool.fetch(FIXTURE_SQL.session_stretch_counts)]
+    assert stretches == [tuple(r) for r in await db.pool.fetch(FIXTURE_SQL.exact_session_stretch_counts)]
 
     sessions = {
         r["id"]: (r["reviews"], r["words"])
@@ -233,6 +238,21 @@ async def test_migration_counts_the_history_already_there(scratch_schema):
     }
 
 
+async def test_migration_counts_the_sessions_already_there_by_stretch(scratch_schema):
+    """Migration 0008 on a database with a history: its stretch counts start exact (the backfill)."""
+    conn = scratch_schema
+    migrations = discover()
+    for migration in migrations[:7]:
+        await conn.execute(migration.sql)
+    await portaldb.restore_demo(conn, portaldb.load_queries())
+    moments = _moments(random.Random(15))
+    await conn.execute(FIXTURE_SQL.insert_study_sessions_at, moments, [1] * len(moments), [2] * len(moments))
+    await conn.execute(migrations[7].sql)
+    counted = [tuple(r) for r in await conn.fetch(FIXTURE_SQL.session_stretch_counts)]
+    assert counted == [tuple(r) for r in await conn.fetch(FIXTURE_SQL.exact_session_stretch_counts)]
+    assert sum(n for level, _, n in counted if level == 3) == len(moments)
+
+
 @pytest.fixture
 def scratch_schema(io_loop, pool, direct_database_url):
     """A connection whose tables live in an empty schema of its own (reached directly: a session
@@ -246,3 +266,96 @@ def scratch_schema(io_loop, pool, direct_database_url):
     yield conn
     io_loop.run_sync(conn.close)
     io_loop.run_sync(lambda: pool.execute(FIXTURE_SQL.drop_scratch_schema))
+
+
+def _moments(rng: random.Random) -> list[dt.datetime]:
+    """Session times of every shape the stretch counters meet: a burst in one second (a load
+    test), seconds on both sides of a boundary of every level, a history spread thin over years,
+    before 1970 too, and microseconds at both ends of a second."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    burst = [now - dt.timedelta(seconds=3)] * 40 + [now - dt.timedelta(seconds=3, microseconds=1)] * 5
+    edges = []
+    for level in range(4):
+        width = 256**level
+        boundary = dt.datetime.fromtimestamp((int(now.timestamp()) // width - 2) * width, dt.UTC)
+        edges += [
+            boundary - dt.timedelta(microseconds=1),
+            boundary,
+            boundary + dt.timedelta(microseconds=999_999),
+        ]
+    thin = [now - dt.timedelta(minutes=50 * i) for i in range(1, 300)]
+    years = [
+        now - dt.timedelta(days=rng.randrange(1, 40 * 365), seconds=rng.randrange(86_400)) for _ in range(200)
+    ]
+    before_1970 = [
+        dt.datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=dt.UTC),
+        dt.datetime(1970, 1, 1, tzinfo=dt.UTC),
+        dt.datetime(1901, 5, 6, 7, 8, 9, tzinfo=dt.UTC),
+        dt.datetime(100, 2, 3, 4, 5, 6, tzinfo=dt.UTC),  # (asyncpg sends year 1 as -infinity)
+    ]
+    return burst + edges + thin + years + before_1970
+
+
+async def assert_pages_match_offset(client, db: Db) -> int:
+    """Every session list's pages by number, at many depths, against a plain OFFSET."""
+    lists = [("/api/study_sessions", None, None)]
+    lists += [(f"/api/groups/{g}/study_sessions", g, None) for g in (1, 3)]
+    lists += [(f"/api/study_activities/{a}/study_sessions", None, a) for a in (1, 2)]
+    compared = 0
+    for path, group_id, activity_id in lists:
+        length = await db.fetchval("session_list_length", group_id, activity_id)
+        for per_page in (1, 7, 50):
+            last = max(1, -(-length // per_page))
+            pages = {2, 3, last - 1, last, last + 1, (last + 1) // 2, (last + 3) // 4}
+            for page in sorted(p for p in pages if p >= 2):
+                got = await get(client, f"{path}?page={page}&per_page={per_page}")
+                expected = await db.pool.fetch(
+                    FIXTURE_SQL.session_page_by_offset, group_id, activity_id, per_page, (page - 1) * per_page
+                )
+                assert [i["id"] for i in got["items"]] == [r["id"] for r in expected], (path, page, per_page)
+                assert got["pagination"]["total_items"] == length
+                compared += 1
+    return compared
+
+
+async def test_pages_by_number_start_where_an_offset_would(http_server_client, db: Db):
+    """?page=N is found from the counts per stretch of time, not by OFFSET: it must still be the
+    page an OFFSET gives, in every list, at every depth, after inserts, updates and deletes."""
+    rng = random.Random(12)
+    moments = _moments(rng)
+    groups = [rng.choice([1, 2, 3]) for _ in moments]
+    activities = [rng.choice([1, 2, 3]) for _ in moments]
+    await db.pool.execute(FIXTURE_SQL.insert_study_sessions_at, moments, groups, activities)
+    await launch_and_review(http_server_client, 120, 10, seed=13)  # the newest: through the app
+    assert await assert_pages_match_offset(http_server_client, db) > 80
+    await assert_counts_exact(http_server_client, db)
+
+    await db.pool.execute(FIXTURE_SQL.move_study_sessions_by, 2, dt.timedelta(days=-3, seconds=17), 2)
+    await db.pool.execute(FIXTURE_SQL.delete_every_third_study_session)
+    await assert_pages_match_offset(http_server_client, db)
+    await assert_counts_exact(http_server_client, db)
+
+    reply = await call(http_server_client, "POST", "/api/reset_history")  # DELETE: signed changes
+    assert reply.status == 200, reply.body
+    await db.pool.execute(FIXTURE_SQL.insert_study_sessions_at, moments[:60], groups[:60], activities[:60])
+    await assert_pages_match_offset(http_server_client, db)
+    await assert_counts_exact(http_server_client, db)
+
+
+async def test_a_page_past_the_end_of_a_list_is_empty(http_server_client, db: Db):
+    await launch_and_review(http_server_client, 30, 1, seed=14)
+    total = await db.count_sessions()
+    for page in (total + 1, total + 2, 2_000_000):
+        got = await get(http_server_client, f"/api/study_sessions?page={page}&per_page=1")
+        assert got["items"] == []
+        assert got["pagination"]["total_items"] == total
+    got = await get(http_server_client, "/api/groups/3/study_sessions?page=999&per_page=500")
+    assert got["items"] == []
+
+
+@pytest.mark.parametrize("moment", ["infinity", "-infinity"])
+async def test_a_session_cannot_start_at_an_infinite_time(db: Db, moment: str):
+    """No second to be counted in, no place in a list ordered by time (migration 0008)."""
+    with pytest.raises(asyncpg.CheckViolationError, match="study_sessions_created_at_finite"):
+        await db.pool.execute(FIXTURE_SQL.insert_study_session_at_time_named, moment)
+    assert await db.count_sessions() == 0

@@ -50,20 +50,24 @@ SELECT * FROM study_session_details WHERE id = $1;
 -- sessions of the page are chosen first, along an index on (created_at, id) newest first; names
 -- and review stats are then looked up for those sessions only (study_session_details).
 --
--- A page starts after a cursor, the (created_at, id) of the last session of the previous page
--- (keyset pagination: an index range scan that costs the same at any depth), then skips OFFSET
--- rows (?page=N without a cursor: OFFSET costs one index entry per skipped row). Without a cursor
--- the caller passes ('infinity', 2147483647), which every session comes before, so one plan
--- serves both.
+-- A page by number (?page=N, N > 1) starts (N - 1) * per_page sessions down the list. For the
+-- list of every session, session_list_start() finds where from the counts of sessions per
+-- stretch of time (migration 0008) and gives it as the end of one second and a few sessions of
+-- that second to skip; the page is then an index range scan from there, which costs about the
+-- same at any depth. The lists of one group or activity skip with OFFSET, one index entry per
+-- session skipped (migration 0008 says why). A page after a cursor, and the first page, are the
+-- *_from statements further down.
 
 -- name: list_study_sessions
--- Every session, newest first. $1 LIMIT, $2 OFFSET, $3 and $4 the cursor (created_at, id).
-WITH page AS (
+-- Every session, newest first: $1 sessions from $2 sessions down.
+WITH start AS (
+    SELECT * FROM session_list_start($2)
+), page AS (
     SELECT s.id
     FROM study_sessions AS s
-    WHERE (s.created_at, s.id) < ($3::timestamptz, $4::integer)
+    WHERE s.created_at < (SELECT before FROM start)
     ORDER BY s.created_at DESC, s.id DESC
-    LIMIT $1 OFFSET $2
+    LIMIT $1 OFFSET (SELECT skip FROM start)
 )
 SELECT totals.total_items, listed.*
 FROM (SELECT coalesce(sum(sessions), 0)::bigint AS total_items FROM history_totals) AS totals
@@ -76,11 +80,11 @@ ORDER BY listed.created_at DESC, listed.id DESC;
 
 -- name: list_group_study_sessions
 -- The sessions of group $1, newest first; found is false when there is no such group.
--- $2 LIMIT, $3 OFFSET, $4 and $5 the cursor (created_at, id).
+-- $2 LIMIT, $3 OFFSET.
 WITH page AS (
     SELECT s.id
     FROM study_sessions AS s
-    WHERE s.group_id = $1 AND (s.created_at, s.id) < ($4::timestamptz, $5::integer)
+    WHERE s.group_id = $1
     ORDER BY s.created_at DESC, s.id DESC
     LIMIT $2 OFFSET $3
 )
@@ -101,11 +105,11 @@ ORDER BY listed.created_at DESC, listed.id DESC;
 
 -- name: list_activity_study_sessions
 -- The sessions of study activity $1, newest first; found is false when there is no such
--- activity. $2 LIMIT, $3 OFFSET, $4 and $5 the cursor (created_at, id).
+-- activity. $2 LIMIT, $3 OFFSET.
 WITH page AS (
     SELECT s.id
     FROM study_sessions AS s
-    WHERE s.study_activity_id = $1 AND (s.created_at, s.id) < ($4::timestamptz, $5::integer)
+    WHERE s.study_activity_id = $1
     ORDER BY s.created_at DESC, s.id DESC
     LIMIT $2 OFFSET $3
 )

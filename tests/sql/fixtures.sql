@@ -317,3 +317,46 @@ ANALYZE study_sessions;
 -- How often this connection's prepared statement with the text $1 was run with a generic plan
 -- (planned once) and with a custom plan (planned for its arguments).
 SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1;
+
+-- name: exact_session_stretch_counts
+-- The sessions per level and stretch of time (migration 0008), counted from the sessions.
+SELECT depth AS level, epoch_second(created_at) >> (8 * depth) AS stretch, count(*) AS sessions
+FROM study_sessions CROSS JOIN generate_series(0, 3) AS depth
+GROUP BY 1, 2
+ORDER BY 1, 2;
+
+-- name: session_stretch_counts
+-- The same as the counters hold them: summed over the slots, stretches that sum to 0 left out.
+SELECT level, stretch, sum(sessions)::bigint AS sessions
+FROM session_counts_by_stretch
+GROUP BY 1, 2
+HAVING sum(sessions) <> 0
+ORDER BY 1, 2;
+
+-- name: insert_study_sessions_at
+-- Sessions at the times $1, of the groups $2 and the activities $3 (arrays of one length).
+INSERT INTO study_sessions (group_id, study_activity_id, created_at)
+SELECT g, a, t FROM unnest($1::timestamptz[], $2::int[], $3::int[]) AS u (t, g, a);
+
+-- name: session_page_by_offset
+-- A page of a session list as a plain OFFSET reads it: every session ($1 and $2 NULL), group $1's
+-- or activity $2's, newest first; $3 LIMIT, $4 OFFSET.
+SELECT id FROM study_sessions
+WHERE ($1::int IS NULL OR group_id = $1) AND ($2::int IS NULL OR study_activity_id = $2)
+ORDER BY created_at DESC, id DESC
+LIMIT $3 OFFSET $4;
+
+-- name: session_list_length
+SELECT count(*) FROM study_sessions
+WHERE ($1::int IS NULL OR group_id = $1) AND ($2::int IS NULL OR study_activity_id = $2);
+
+-- name: move_study_sessions_by
+-- Every session of group $1 moves by the interval $2 and to activity $3 (one UPDATE).
+UPDATE study_sessions SET created_at = created_at + $2, study_activity_id = $3 WHERE group_id = $1;
+
+-- name: delete_every_third_study_session
+DELETE FROM study_sessions WHERE id % 3 = 0;
+
+-- name: insert_study_session_at_time_named
+-- A session of group 1 and activity 1 at a time given as text ('infinity', say).
+INSERT INTO study_sessions (group_id, study_activity_id, created_at) VALUES (1, 1, $1::text::timestamptz);

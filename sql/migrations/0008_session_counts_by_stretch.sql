@@ -1,0 +1,212 @@
+-- Pages deep into a session list by number (?page=N) at the cost of a page near the top (issue 12).
+-- A list is ordered newest first, by (created_at, id), and ?page=N starts (N - 1) * per_page
+-- sessions down. An OFFSET walks the index entry by entry to get there: page 1,000 of 100 took
+-- 7-8 ms at 1M sessions, and every page deeper a little more.
+--
+-- Sessions are counted by stretch of time, exactly, in the same transaction as every write: per
+-- stretch of 1 second, 256 seconds, 65,536 seconds (about 18 hours) and 16,777,216 seconds (about
+-- 194 days): level 0 to 3, each stretch made of 256 stretches of the level below. Stretches are
+-- numbered from 1970-01-01 UTC: a session's stretch at level L is epoch_second(created_at) >> (8 *
+-- L), so every session of a newer stretch comes before every session of an older one in the list.
+--
+-- To start a page k sessions down, session_list_start() goes from the top level down: at each
+-- level it sums the stretches inside the one chosen above, newest first, until the sessions
+-- passed exceed k, takes away the sessions of the newer stretches, and goes into the stretch
+-- reached. Its second then holds the page's first session: the page is read from the end of that
+-- second with an OFFSET smaller than the sessions of that one second. At most 256 stretches a
+-- level (the top level: one per 194 days of history), whatever the depth of the page.
+--
+-- Writes: a launch batch adds to one row per level (its sessions mostly share one second), in the
+-- same statement-level trigger as the other counters and before them (the lock order of migration
+-- 0005, with these rows first, for inserts, updates and deletes alike). Rows are striped by
+-- counter_slot() as the other counters are, so concurrent writers don't queue on the newest
+-- second's rows; a read sums the slots. A history spread thin (one session every 50 minutes, as
+-- bench/load.sql makes) costs about two rows per session, at levels 0 and 1; a dense one (a load
+-- test) about one row per second. UPDATE and DELETE add signed changes to the writer's slot, like
+-- the other counters, so a stretch emptied by a delete keeps rows that sum to 0; TRUNCATE empties
+-- the table.
+--
+-- Only the list of every session is counted so. The lists of one group or one study activity
+-- would need rows per group and activity too: a launch batch of the bench's data set touches about
+-- 70 of them, and four levels each made the counting trigger ten times dearer (0.5 to 5.3 ms a
+-- batch of 100) and launches 9% slower (bench/ab.py). Their pages by number keep the OFFSET; their
+-- cursor costs the same at any depth.
+
+-- The second a moment falls in, counted from 1970-01-01 UTC (rounded down, before 1970 too).
+CREATE FUNCTION epoch_second(moment timestamptz) RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT floor(extract(epoch FROM moment))::bigint $$;
+
+-- A session starts at a finite time: 'infinity' has no second to be counted in, and no place in
+-- a list ordered by time that a page could start from.
+ALTER TABLE study_sessions ADD CONSTRAINT study_sessions_created_at_finite CHECK (isfinite(created_at));
+
+CREATE TABLE session_counts_by_stretch (
+    stretch  bigint   NOT NULL,  -- epoch_second(created_at) >> (8 * level)
+    sessions bigint   NOT NULL,
+    level    smallint NOT NULL,  -- stretches of 256 ^ level seconds
+    slot     smallint NOT NULL,
+    PRIMARY KEY (level, stretch, slot)
+);
+
+-- Counts the new rows of an INSERT: one upsert, rows in key order (no deadlock between writers of
+-- one slot), then the counters of migration 0007 as before.
+CREATE OR REPLACE FUNCTION count_inserted_study_sessions() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    missing date[];
+BEGIN
+    INSERT INTO session_counts_by_stretch AS c (level, stretch, slot, sessions)
+    SELECT depth, per_second.second >> (8 * depth), counter_slot(), sum(per_second.n)
+    FROM (
+        -- A batch's sessions share one created_at (its statement's now()): the second is worked
+        -- out once per moment, not per session (numeric arithmetic, half the upsert's time).
+        SELECT epoch_second(per_moment.created_at) AS second, sum(per_moment.n) AS n
+        FROM (SELECT created_at, count(*) AS n FROM new_rows GROUP BY 1) AS per_moment
+        GROUP BY 1
+    ) AS per_second
+    CROSS JOIN generate_series(0, 3) AS depth
+    GROUP BY 1, 2
+    ORDER BY 1, 2
+    ON CONFLICT (level, stretch, slot) DO UPDATE SET sessions = c.sessions + excluded.sessions;
+
+    INSERT INTO session_counts_by_group AS c (group_id, slot, sessions)
+    SELECT group_id, counter_slot(), count(*) FROM new_rows GROUP BY group_id ORDER BY group_id
+    ON CONFLICT (group_id, slot) DO UPDATE SET sessions = c.sessions + excluded.sessions;
+
+    INSERT INTO session_counts_by_activity AS c (study_activity_id, slot, sessions)
+    SELECT study_activity_id, counter_slot(), count(*) FROM new_rows
+    GROUP BY study_activity_id ORDER BY study_activity_id
+    ON CONFLICT (study_activity_id, slot) DO UPDATE SET sessions = c.sessions + excluded.sessions;
+
+    UPDATE history_totals AS t SET sessions = t.sessions + added.n
+    FROM (SELECT count(*) AS n FROM new_rows) AS added
+    WHERE t.slot = counter_slot() AND added.n > 0;
+
+    -- The days, locked in date order as add_study_days does (unnest keeps the array's order).
+    SELECT array_agg(d ORDER BY d) INTO missing
+    FROM unnest((
+        SELECT array_agg(DISTINCT utc_day(created_at) ORDER BY utc_day(created_at)) FROM new_rows
+    )) AS d
+    WHERE NOT EXISTS (SELECT FROM study_days AS s WHERE s.day = d FOR KEY SHARE);
+    IF missing IS NOT NULL THEN
+        PERFORM add_study_days(missing);
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+-- UPDATE and DELETE (resets, edits by hand): the signed changes per stretch first, then migration
+-- 0005's counting, unchanged.
+CREATE FUNCTION count_changed_session_stretches() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        INSERT INTO session_counts_by_stretch AS c (level, stretch, slot, sessions)
+        SELECT depth, per_second.second >> (8 * depth), counter_slot(), -sum(per_second.n)
+        FROM (SELECT epoch_second(created_at) AS second, count(*) AS n FROM old_rows GROUP BY 1) AS per_second
+        CROSS JOIN generate_series(0, 3) AS depth
+        GROUP BY 1, 2
+        ORDER BY 1, 2
+        ON CONFLICT (level, stretch, slot) DO UPDATE SET sessions = c.sessions + excluded.sessions;
+    ELSE
+        INSERT INTO session_counts_by_stretch AS c (level, stretch, slot, sessions)
+        SELECT depth, per_second.second >> (8 * depth), counter_slot(), sum(per_second.n)
+        FROM (
+            SELECT sides.second, sum(sides.n) AS n
+            FROM (
+                SELECT epoch_second(created_at) AS second, 1 AS n FROM new_rows
+                UNION ALL
+                SELECT epoch_second(created_at) AS second, -1 AS n FROM old_rows
+            ) AS sides
+            GROUP BY 1
+        ) AS per_second
+        CROSS JOIN generate_series(0, 3) AS depth
+        GROUP BY 1, 2
+        HAVING sum(per_second.n) <> 0
+        ORDER BY 1, 2
+        ON CONFLICT (level, stretch, slot) DO UPDATE SET sessions = c.sessions + excluded.sessions;
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+-- TRUNCATE fires no row or transition-table trigger: empty the stretch counters too. TRUNCATE, not
+-- DELETE: a history spread thin leaves millions of rows here, and this runs when everything goes.
+CREATE FUNCTION forget_session_stretches() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    TRUNCATE session_counts_by_stretch;
+    RETURN NULL;
+END;
+$$;
+
+-- Triggers on one event fire in the order of their names: "counted_by_stretch_..." before
+-- migration 0005's "counted_delete" and "counted_update", so the stretch rows are locked first, as
+-- on INSERT.
+CREATE TRIGGER study_sessions_counted_by_stretch_update AFTER UPDATE ON study_sessions
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION count_changed_session_stretches();
+CREATE TRIGGER study_sessions_counted_by_stretch_delete AFTER DELETE ON study_sessions
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION count_changed_session_stretches();
+CREATE TRIGGER study_sessions_counted_by_stretch_truncate AFTER TRUNCATE ON study_sessions
+    FOR EACH STATEMENT EXECUTE FUNCTION forget_session_stretches();
+
+-- Where a page k sessions down the list of every session starts: the end of the second that holds
+-- its first session (before: the page is read from the sessions created before it) and how many
+-- sessions of that second come first (skip: its OFFSET). With no session k (k >= the number of
+-- sessions), before is '-infinity', before which there is nothing. STABLE: it reads with the
+-- snapshot of the statement that calls it, so the counts and the sessions that statement reads
+-- agree.
+CREATE FUNCTION session_list_start(skipped bigint, OUT before timestamptz, OUT skip bigint)
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    lowest bigint := -9223372036854775808;
+    highest bigint := 9223372036854775807;
+    found_stretch bigint;
+    newer bigint;
+BEGIN
+    FOR depth IN REVERSE 3..0 LOOP
+        SELECT running.stretch, running.newer INTO found_stretch, newer
+        FROM (
+            SELECT
+                per_stretch.stretch,
+                sum(per_stretch.sessions) OVER newest_first - per_stretch.sessions AS newer,
+                sum(per_stretch.sessions) OVER newest_first AS through
+            FROM (
+                SELECT c.stretch, sum(c.sessions) AS sessions
+                FROM session_counts_by_stretch AS c
+                WHERE c.level = depth AND c.stretch BETWEEN lowest AND highest
+                GROUP BY c.stretch
+            ) AS per_stretch
+            WINDOW newest_first AS (ORDER BY per_stretch.stretch DESC ROWS UNBOUNDED PRECEDING)
+        ) AS running
+        WHERE running.through > skipped
+        ORDER BY running.stretch DESC
+        LIMIT 1;
+        IF NOT FOUND THEN
+            before := '-infinity';
+            skip := 0;
+            RETURN;
+        END IF;
+        skipped := skipped - newer;
+        lowest := found_stretch << 8;
+        highest := lowest + 255;
+    END LOOP;
+    -- The last second a timestamptz can hold (294276 AD) has no end to name: every session is
+    -- created before 'infinity'.
+    before := CASE WHEN found_stretch >= 9224318015999 THEN 'infinity' ELSE to_timestamp(found_stretch + 1) END;
+    skip := skipped;
+END;
+$$;
+
+-- The history already there, counted once (into slot 0).
+INSERT INTO session_counts_by_stretch (level, stretch, slot, sessions)
+SELECT depth, per_second.second >> (8 * depth), 0, sum(per_second.n)
+FROM (SELECT epoch_second(created_at) AS second, count(*) AS n FROM study_sessions GROUP BY 1) AS per_second
+CROSS JOIN generate_series(0, 3) AS depth
+GROUP BY 1, 2;
