@@ -15,7 +15,8 @@ import asyncpg
 import pytest
 
 from langportal import portaldb
-from langportal.handlers import make_app
+from langportal.handlers import make_app, pagination
+from langportal.handlers.base import APIHandler
 from langportal.portaldb.migrations import discover
 
 from .helpers import FIXTURE_SQL, Db, call, send
@@ -318,9 +319,19 @@ async def assert_pages_match_offset(client, db: Db) -> int:
     return compared
 
 
-async def test_pages_by_number_start_where_an_offset_would(http_server_client, db: Db):
-    """?page=N is found from the counts per stretch of time, not by OFFSET: it must still be the
-    page an OFFSET gives, in every list, at every depth, after inserts, updates and deletes."""
+@pytest.fixture(params=["stretch counts from page 2", "the default depth"])
+def deep_offset(request, monkeypatch) -> int:
+    """Where the list of every session starts finding its pages from the stretch counts: from the
+    first session down (so this small history goes that way at every depth), or the default."""
+    if request.param == "stretch counts from page 2":
+        monkeypatch.setattr(pagination, "DEEP_OFFSET", 1)
+    return pagination.DEEP_OFFSET
+
+
+async def test_pages_by_number_start_where_an_offset_would(http_server_client, db: Db, deep_offset):
+    """?page=N deep into the list of every session is found from the counts per stretch of time,
+    not by OFFSET: it must still be the page an OFFSET gives, in every list, at every depth, after
+    inserts, updates and deletes."""
     rng = random.Random(12)
     moments = _moments(rng)
     groups = [rng.choice([1, 2, 3]) for _ in moments]
@@ -340,6 +351,34 @@ async def test_pages_by_number_start_where_an_offset_would(http_server_client, d
     await db.pool.execute(FIXTURE_SQL.insert_study_sessions_at, moments[:60], groups[:60], activities[:60])
     await assert_pages_match_offset(http_server_client, db)
     await assert_counts_exact(http_server_client, db)
+
+
+async def test_a_page_from_the_default_depth_down_is_found_from_the_stretch_counts(
+    http_server_client, db: Db, monkeypatch
+):
+    """From DEEP_OFFSET sessions down the app takes the statement that reads the stretch counts;
+    its pages are the ones an OFFSET gives, on both sides of that depth."""
+    run: list[str] = []
+    fetch = APIHandler.fetch
+
+    async def recording_fetch(self, query, *args):
+        run.append(query)
+        return await fetch(self, query, *args)
+
+    monkeypatch.setattr(APIHandler, "fetch", recording_fetch)
+    now = dt.datetime.now(dt.UTC)
+    count = pagination.DEEP_OFFSET + 2_500
+    moments = [now - dt.timedelta(seconds=i // 7, microseconds=i) for i in range(count)]  # 7 a second
+    await db.pool.execute(FIXTURE_SQL.insert_study_sessions_at, moments, [1] * count, [2] * count)
+    for page, per_page in [(20, 500), (21, 500), (22, 500), (10_001, 1), (10_000, 1), (26, 500)]:
+        got = await get(http_server_client, f"/api/study_sessions?page={page}&per_page={per_page}")
+        expected = await db.pool.fetch(
+            FIXTURE_SQL.session_page_by_offset, None, None, per_page, (page - 1) * per_page
+        )
+        assert [i["id"] for i in got["items"]] == [r["id"] for r in expected], (page, per_page)
+        assert got["pagination"]["total_items"] == count
+        deep = (page - 1) * per_page >= pagination.DEEP_OFFSET
+        assert run.pop() == ("list_study_sessions_deep" if deep else "list_study_sessions"), (page, per_page)
 
 
 async def test_a_page_past_the_end_of_a_list_is_empty(http_server_client, db: Db):

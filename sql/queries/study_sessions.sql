@@ -50,16 +50,35 @@ SELECT * FROM study_session_details WHERE id = $1;
 -- sessions of the page are chosen first, along an index on (created_at, id) newest first; names
 -- and review stats are then looked up for those sessions only (study_session_details).
 --
--- A page by number (?page=N, N > 1) starts (N - 1) * per_page sessions down the list. For the
--- list of every session, session_list_start() finds where from the counts of sessions per
--- stretch of time (migration 0008) and gives it as the end of one second and a few sessions of
--- that second to skip; the page is then an index range scan from there, which costs about the
--- same at any depth. The lists of one group or activity skip with OFFSET, one index entry per
--- session skipped (migration 0008 says why). A page after a cursor, and the first page, are the
--- *_from statements further down.
+-- A page by number (?page=N, N > 1) starts (N - 1) * per_page sessions down the list. The
+-- statements below skip that many with OFFSET, one index entry each (about 70 ns). From 10,000
+-- sessions down (handlers/pagination.py DEEP_OFFSET), the list of every session is read by
+-- list_study_sessions_deep instead: session_list_start() finds where the page starts from the
+-- counts of sessions per stretch of time (migration 0008), as the end of one second and the few
+-- sessions of that second to skip, and the page is an index range scan from there, at about the
+-- same cost at any depth (half a millisecond to find the start: dearer than a short OFFSET,
+-- cheaper than a long one). The lists of one group or activity always use OFFSET (migration 0008
+-- says why). A page after a cursor, and the first page, are the *_from statements further down.
 
 -- name: list_study_sessions
--- Every session, newest first: $1 sessions from $2 sessions down.
+-- Every session, newest first. $1 LIMIT, $2 OFFSET.
+WITH page AS (
+    SELECT s.id
+    FROM study_sessions AS s
+    ORDER BY s.created_at DESC, s.id DESC
+    LIMIT $1 OFFSET $2
+)
+SELECT totals.total_items, listed.*
+FROM (SELECT coalesce(sum(sessions), 0)::bigint AS total_items FROM history_totals) AS totals
+LEFT JOIN (
+    SELECT details.*
+    FROM page
+    JOIN study_session_details AS details ON details.id = page.id
+) AS listed ON true
+ORDER BY listed.created_at DESC, listed.id DESC;
+
+-- name: list_study_sessions_deep
+-- Every session, newest first: $1 sessions from $2 sessions down, found from the stretch counts.
 WITH start AS (
     SELECT * FROM session_list_start($2)
 ), page AS (
