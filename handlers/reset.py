@@ -26,8 +26,10 @@ class ResetHistoryHandler(_ResetHandler):
     async def post(self) -> None:
         """Delete every study session and review; the vocabulary and activities stay."""
         self.require_reset_enabled()
-        row = await self.fetchrow("delete_history")
-        deleted = dict(row)
+        queries = self.application.queries
+        async with self.connection() as conn, conn.transaction():
+            await conn.execute(queries.hold_off_session_writers)
+            deleted = dict(await conn.fetchrow(queries.delete_history))
         self.write_json(
             200,
             {

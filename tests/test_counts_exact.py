@@ -319,10 +319,12 @@ async def assert_pages_match_offset(client, db: Db) -> int:
     return compared
 
 
-@pytest.fixture(params=["stretch counts from page 2", "the default depth"])
+@pytest.fixture(params=["stretch counts from page 2", "OFFSET: this history is under DEEP_OFFSET"])
 def deep_offset(request, monkeypatch) -> int:
     """Where the list of every session starts finding its pages from the stretch counts: from the
-    first session down (so this small history goes that way at every depth), or the default."""
+    first session down (so this small history goes that way at every depth), or at the default
+    depth, which this small history does not reach (its pages are then read with OFFSET, and the
+    test checks those statements)."""
     if request.param == "stretch counts from page 2":
         monkeypatch.setattr(pagination, "DEEP_OFFSET", 1)
     return pagination.DEEP_OFFSET
@@ -392,9 +394,71 @@ async def test_a_page_past_the_end_of_a_list_is_empty(http_server_client, db: Db
     assert got["items"] == []
 
 
-@pytest.mark.parametrize("moment", ["infinity", "-infinity"])
-async def test_a_session_cannot_start_at_an_infinite_time(db: Db, moment: str):
-    """No second to be counted in, no place in a list ordered by time (migration 0008)."""
-    with pytest.raises(asyncpg.CheckViolationError, match="study_sessions_created_at_finite"):
+@pytest.mark.parametrize(
+    "moment", ["infinity", "-infinity", "10000-01-01 00:00:00+00", "0001-12-31 23:59:59.999999+00 BC"]
+)
+async def test_a_session_starts_between_the_years_1_and_9999(db: Db, demo, moment: str):
+    """No second to be counted in, or none the server could show (migration 0008)."""
+    with pytest.raises(asyncpg.CheckViolationError, match="study_sessions_created_at_in_range"):
         await db.pool.execute(FIXTURE_SQL.insert_study_session_at_time_named, moment)
     assert await db.count_sessions() == 0
+    for edge in ("0001-01-01 00:00:00+00", "9999-12-31 23:59:59.999999+00"):
+        await db.pool.execute(FIXTURE_SQL.insert_study_session_at_time_named, edge)
+    assert await db.count_sessions() == 2
+
+
+async def test_a_reset_of_the_history_empties_the_stretch_counts(http_server_client, db: Db):
+    """POST /api/reset_history holds session writers off, so its delete empties the stretch counts
+    (no signed change per stretch); a delete of everything by hand, which does not, leaves rows
+    that sum to 0. Both keep the counts exact."""
+    moments = _moments(random.Random(16))
+    await db.pool.execute(
+        FIXTURE_SQL.insert_study_sessions_at, moments, [1] * len(moments), [2] * len(moments)
+    )
+    await launch_and_review(http_server_client, 40, 20, seed=17)
+    assert await db.fetchval("count_stretch_rows") > len(moments)
+    reply = await call(http_server_client, "POST", "/api/reset_history")
+    assert reply.status == 200, reply.body
+    assert await db.fetchval("count_stretch_rows") == 0
+    await launch_and_review(http_server_client, 40, 20, seed=18)
+    await assert_counts_exact(http_server_client, db)
+    rows = await db.fetchval("count_stretch_rows")
+    await db.pool.execute(
+        FIXTURE_SQL.delete_study_sessions_before, dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    )
+    assert await db.fetchval("count_stretch_rows") >= rows  # signed changes, summing to 0
+    await assert_counts_exact(http_server_client, db)
+    assert await db.count_sessions() == 0
+
+
+async def test_a_deep_page_reads_its_counts_and_its_sessions_in_one_snapshot(db: Db, demo, direct_database_url):
+    """session_list_start() is STABLE: it reads the stretch counts with the snapshot of the
+    statement that calls it. Sessions committed while that statement runs are in neither its counts
+    nor its page; a function that took a snapshot of its own would see their counts, not their
+    rows, and start the page too far down."""
+    now = dt.datetime.now(dt.UTC)
+    moments = [now - dt.timedelta(seconds=i) for i in range(1, 60)]
+    await db.pool.execute(
+        FIXTURE_SQL.insert_study_sessions_at, moments, [1] * len(moments), [2] * len(moments)
+    )
+    expected = [r["id"] for r in await db.pool.fetch(FIXTURE_SQL.session_page_by_offset, None, None, 5, 20)]
+    queries = portaldb.load_queries()
+    reader = await asyncpg.connect(direct_database_url)
+    writer = await asyncpg.connect(direct_database_url)
+    try:
+        async with writer.transaction():
+            await writer.execute(FIXTURE_SQL.lock_stretch_counts)  # the reader's function waits here
+            reading = asyncio.ensure_future(reader.fetch(queries.list_study_sessions_deep, 5, 20))
+            for _ in range(500):
+                if await writer.fetchval(FIXTURE_SQL.waits_for_a_lock, reader.get_server_pid()):
+                    break
+                await asyncio.sleep(0.01)
+            else:
+                pytest.fail("the deep page did not wait for the stretch counts")
+            newer = [now + dt.timedelta(seconds=1)] * 3
+            await writer.execute(FIXTURE_SQL.insert_study_sessions_at, newer, [1] * 3, [2] * 3)
+        rows = await reading
+        assert [r["id"] for r in rows] == expected
+    finally:
+        await reader.close()
+        await writer.close()

@@ -1,5 +1,12 @@
 -- Resets: the statements behind handlers/reset.py (and portaldb.restore_demo).
 
+-- name: hold_off_session_writers
+-- Taken by POST /api/reset_history before delete_history, in its transaction: launches (and any
+-- other insert, update or delete of sessions) wait until it ends, reads and answers do not. With
+-- no other writer counting a session meanwhile, the counting trigger of migration 0008 empties
+-- the stretch counts instead of adding a signed change per stretch deleted.
+LOCK TABLE study_sessions IN SHARE ROW EXCLUSIVE MODE;
+
 -- name: delete_history
 -- Every review and every session, in one statement; how many of each were deleted. Ids are not
 -- restarted, so a session id an activity app still holds can never name a new session. The stored

@@ -360,3 +360,10 @@ DELETE FROM study_sessions WHERE id % 3 = 0;
 -- name: insert_study_session_at_time_named
 -- A session of group 1 and activity 1 at a time given as text ('infinity', say).
 INSERT INTO study_sessions (group_id, study_activity_id, created_at) VALUES (1, 1, $1::text::timestamptz);
+
+-- name: count_stretch_rows
+SELECT count(*) FROM session_counts_by_stretch;
+
+-- name: lock_stretch_counts
+-- Inside a transaction: every reader of the stretch counts waits until it ends.
+LOCK TABLE session_counts_by_stretch IN ACCESS EXCLUSIVE MODE;
