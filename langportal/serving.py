@@ -206,13 +206,13 @@ async def serve(config: Config, dsn: str, sockets: list[Any]) -> None:
         api_sockets, metrics_sockets = split_sockets(sockets, config.metrics_port)
         server.add_sockets(api_sockets)
         metrics_server = metrics_http_server(app, metrics_sockets)
-        purge = tornado.ioloop.PeriodicCallback(lambda: portaldb.purge_idempotency_keys(pool), 15 * 60 * 1000)
-        purge.start()
+        upkeep = start_upkeep(pool)
         sample = start_sampling(app)
         try:
             await stop_flag.wait()
         finally:
-            purge.stop()
+            for callback in upkeep:
+                callback.stop()
             if sample is not None:
                 sample.stop()
         log.info("process %d stopping: %d request(s) in flight", os.getpid(), app.in_flight)
@@ -249,6 +249,21 @@ def metrics_http_server(app: Any, sockets: list[Any]) -> tornado.httpserver.HTTP
     )
     server.add_sockets(sockets)
     return server
+
+
+def start_upkeep(
+    pool: asyncpg.Pool, fold_seconds: float = portaldb.FOLD_SECONDS
+) -> list[tornado.ioloop.PeriodicCallback]:
+    """The database's upkeep, run by every serving process: expired idempotency keys purged every
+    15 minutes, the stretch counts of the past folded every ``fold_seconds`` (migration 0008; one
+    process at a time folds, the others skip). Stop the callbacks returned when stopping."""
+    purge = tornado.ioloop.PeriodicCallback(lambda: portaldb.purge_idempotency_keys(pool), 15 * 60 * 1000)
+    fold = tornado.ioloop.PeriodicCallback(
+        lambda: portaldb.fold_session_stretches(pool), fold_seconds * 1000, jitter=0.2
+    )
+    for callback in (purge, fold):
+        callback.start()
+    return [purge, fold]
 
 
 def start_sampling(app: Any) -> tornado.ioloop.PeriodicCallback | None:

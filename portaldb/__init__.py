@@ -7,6 +7,7 @@ from .batch import Batcher, BatchWaitTimeout, Lane
 from .embedded import EmbeddedPostgres, EmbeddedPostgresError
 from .faults import DatabaseHealth, Fault, classify
 from .idempotency import purge_idempotency_keys
+from .maintenance import FOLD_SECONDS, fold_session_stretches
 from .migrations import MigrationError, migrate, restore_demo
 from .pool import (
     POOLER_MODES,
@@ -25,6 +26,7 @@ from .shared import SharedReads
 from .watchdog import Watchdog, watch
 
 __all__ = [
+    "FOLD_SECONDS",
     "POOLER_MODES",
     "UNAVAILABLE_ERRORS",
     "BatchWaitTimeout",
@@ -43,6 +45,7 @@ __all__ = [
     "connection_is_suspect",
     "create_pool",
     "discard",
+    "fold_session_stretches",
     "is_unavailable",
     "load_queries",
     "migrate",

@@ -14,7 +14,7 @@ import random
 import asyncpg
 import pytest
 
-from langportal import portaldb
+from langportal import portaldb, serving
 from langportal.handlers import make_app, pagination
 from langportal.handlers.base import APIHandler
 from langportal.portaldb.migrations import discover
@@ -431,7 +431,9 @@ async def test_a_reset_of_the_history_empties_the_stretch_counts(http_server_cli
     assert await db.count_sessions() == 0
 
 
-async def test_a_deep_page_reads_its_counts_and_its_sessions_in_one_snapshot(db: Db, demo, direct_database_url):
+async def test_a_deep_page_reads_its_counts_and_its_sessions_in_one_snapshot(
+    db: Db, demo, direct_database_url
+):
     """session_list_start() is STABLE: it reads the stretch counts with the snapshot of the
     statement that calls it. Sessions committed while that statement runs are in neither its counts
     nor its page; a function that took a snapshot of its own would see their counts, not their
@@ -462,3 +464,102 @@ async def test_a_deep_page_reads_its_counts_and_its_sessions_in_one_snapshot(db:
     finally:
         await reader.close()
         await writer.close()
+
+
+async def _insert_through(connections, moments_per_connection) -> None:
+    """Each connection inserts its sessions (its own slot, as a pool's connections do)."""
+    await asyncio.gather(
+        *(
+            conn.execute(
+                FIXTURE_SQL.insert_study_sessions_at, moments, [1] * len(moments), [2] * len(moments)
+            )
+            for conn, moments in zip(connections, moments_per_connection, strict=True)
+        )
+    )
+
+
+async def test_folding_leaves_one_row_per_ended_stretch_and_the_counts_exact(
+    http_server_client, db: Db, direct_database_url, monkeypatch
+):
+    """fold_session_stretches() (run every minute by the server): every stretch that ended since
+    the last fold and more than five minutes ago ends with one row, stretches emptied by a delete
+    with none; the stretches still being written keep theirs; the counts stay exact, the pages by
+    number the same, while writes by hand into the stretches being folded go on."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    since = now - dt.timedelta(days=2)
+    await db.pool.execute(FIXTURE_SQL.set_stretches_folded_until, since)
+    rng = random.Random(19)
+    connections = [await asyncpg.connect(direct_database_url) for _ in range(6)]
+    try:
+        past = [
+            [now - dt.timedelta(seconds=rng.randrange(400, 40 * 3600)) for _ in range(40)]
+            for _ in connections
+        ]
+        shared_second = now - dt.timedelta(hours=3)  # one second written by every connection
+        recent = now - dt.timedelta(seconds=30)  # not folded: it may still be written
+        await _insert_through(connections, [[*m, shared_second, recent] for m in past])
+        emptied = past[0][0]
+        await db.pool.execute(FIXTURE_SQL.delete_study_sessions_at, emptied)  # leaves rows summing to 0
+        assert await db.fetchval("slots_in_stretches") >= 2
+        settled = await db.fetchval("epoch_second_of", now) - 300
+        first = await db.fetchval("epoch_second_of", since)
+        assert await db.pool.fetch(FIXTURE_SQL.unfolded_stretches, first, settled)  # something to fold
+
+        more = [
+            [now - dt.timedelta(seconds=rng.randrange(400, 40 * 3600)) for _ in range(30)]
+            for _ in connections
+        ]
+        removed, _ = await asyncio.gather(
+            portaldb.fold_session_stretches(db.pool), _insert_through(connections, more)
+        )
+        assert removed > 0
+        await assert_counts_exact(http_server_client, db)
+        # What the writes by hand added to a stretch the fold had done is folded by no later run
+        # (a stretch is folded once); without them nothing is left unfolded:
+        await db.pool.execute(FIXTURE_SQL.set_stretches_folded_until, since)
+        await portaldb.fold_session_stretches(db.pool)
+        assert await db.pool.fetch(FIXTURE_SQL.unfolded_stretches, first, settled) == []
+        assert await db.fetchval("stretches_folded_until") >= settled
+        recent_second = await db.fetchval("epoch_second_of", recent)
+        # the recent second, 30 s old, is left alone: it may still be written
+        assert await db.pool.fetchval(FIXTURE_SQL.stretch_rows_at, 0, recent_second) >= 2
+        assert await portaldb.fold_session_stretches(db.pool) == 0  # nothing new has ended
+        await assert_counts_exact(http_server_client, db)
+        monkeypatch.setattr(pagination, "DEEP_OFFSET", 1)
+        await assert_pages_match_offset(http_server_client, db)
+    finally:
+        for conn in connections:
+            await conn.close()
+
+
+async def test_one_process_folds_at_a_time(db: Db, demo):
+    async with db.pool.acquire() as holder, holder.transaction():
+        await holder.execute(FIXTURE_SQL.hold_the_fold)
+        assert await portaldb.fold_session_stretches(db.pool) is None
+    assert await portaldb.fold_session_stretches(db.pool) is not None
+
+
+async def test_the_server_folds_the_stretch_counts_now_and_then(db: Db, demo, direct_database_url):
+    """langportal.serving.start_upkeep: what every serving process starts (here every 50 ms)."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    await db.pool.execute(FIXTURE_SQL.set_stretches_folded_until, now - dt.timedelta(days=1))
+    connections = [await asyncpg.connect(direct_database_url) for _ in range(4)]
+    try:
+        await _insert_through(connections, [[now - dt.timedelta(hours=2)] * 3 for _ in connections])
+    finally:
+        for conn in connections:
+            await conn.close()
+    first = await db.fetchval("epoch_second_of", now - dt.timedelta(days=1))
+    settled = await db.fetchval("epoch_second_of", now) - 300
+    assert await db.pool.fetch(FIXTURE_SQL.unfolded_stretches, first, settled)
+    upkeep = serving.start_upkeep(db.pool, fold_seconds=0.05)
+    try:
+        for _ in range(200):
+            if not await db.pool.fetch(FIXTURE_SQL.unfolded_stretches, first, settled):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            pytest.fail("the stretch counts were not folded")
+    finally:
+        for callback in upkeep:
+            callback.stop()

@@ -171,6 +171,92 @@ CREATE TRIGGER study_sessions_counted_by_stretch_delete AFTER DELETE ON study_se
 CREATE TRIGGER study_sessions_counted_by_stretch_truncate AFTER TRUNCATE ON study_sessions
     FOR EACH STATEMENT EXECUTE FUNCTION forget_session_stretches();
 
+-- Folding. A stretch costs a read one row per slot that wrote in it: a history written steadily
+-- through 16 connections (200,000 sessions over 30 days) made session_list_start(99,900) take
+-- 2.2 ms against 0.65 ms for one slot. Once a stretch has ended nobody but an edit by hand writes
+-- in it, so each server process calls fold_session_stretches() every minute: the stretches that
+-- ended since the last fold (session_stretches_folded.until_second) get their rows folded into
+-- one (slot 0), and stretches whose rows sum to 0 (a delete's signed changes) are dropped. Exact
+-- under concurrent writes: the rows are locked in key order (as writers lock them), and each row
+-- deleted hands its count, as deleted, to slot 0 in the same statement; a writer that comes to a
+-- deleted row inserts a new one. One process folds at a time (the marker row, locked SKIP
+-- LOCKED); a stretch is folded once, when it has ended, so a stretch written by hand after that
+-- keeps its extra rows.
+CREATE TABLE session_stretches_folded (
+    only_row     boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    until_second bigint  NOT NULL
+);
+-- The history counted above is in slot 0 already: one row per stretch.
+INSERT INTO session_stretches_folded (until_second) VALUES (epoch_second(now()));
+
+-- Folds the stretches that ended from the last fold up to the second `settled` (callers leave the
+-- last minutes alone); returns the rows removed, or NULL when another transaction is folding.
+CREATE FUNCTION fold_session_stretches(settled bigint) RETURNS bigint
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    since bigint;
+    lowest bigint;
+    highest bigint;
+    removed bigint := 0;
+    gone bigint;
+BEGIN
+    SELECT until_second INTO since FROM session_stretches_folded FOR UPDATE SKIP LOCKED;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF settled <= since THEN
+        RETURN 0;
+    END IF;
+    FOR depth IN 0..3 LOOP
+        lowest := since >> (8 * depth);
+        highest := (settled >> (8 * depth)) - 1;
+        CONTINUE WHEN lowest > highest;
+
+        PERFORM
+        FROM session_counts_by_stretch AS c
+        WHERE c.level = depth AND c.stretch BETWEEN lowest AND highest
+            AND c.stretch IN (
+                SELECT stretch FROM session_counts_by_stretch
+                WHERE level = depth AND stretch BETWEEN lowest AND highest
+                GROUP BY stretch
+                HAVING count(*) > 1 OR sum(sessions) = 0
+            )
+        ORDER BY c.level, c.stretch, c.slot
+        FOR UPDATE OF c;
+
+        WITH moved AS (
+            DELETE FROM session_counts_by_stretch AS c
+            WHERE c.level = depth AND c.stretch BETWEEN lowest AND highest AND c.slot <> 0
+                AND c.stretch IN (
+                    SELECT stretch FROM session_counts_by_stretch
+                    WHERE level = depth AND stretch BETWEEN lowest AND highest
+                    GROUP BY stretch
+                    HAVING count(*) > 1 OR sum(sessions) = 0
+                )
+            RETURNING c.stretch, c.sessions
+        ), folded AS (
+            INSERT INTO session_counts_by_stretch AS c (level, stretch, slot, sessions)
+            SELECT depth, moved.stretch, 0, sum(moved.sessions) FROM moved GROUP BY moved.stretch ORDER BY 2
+            ON CONFLICT (level, stretch, slot) DO UPDATE SET sessions = c.sessions + excluded.sessions
+        )
+        SELECT count(*) INTO gone FROM moved;
+        removed := removed + gone;
+
+        DELETE FROM session_counts_by_stretch AS c
+        WHERE c.level = depth AND c.stretch BETWEEN lowest AND highest AND c.slot = 0 AND c.sessions = 0
+            AND NOT EXISTS (
+                SELECT FROM session_counts_by_stretch AS other
+                WHERE other.level = c.level AND other.stretch = c.stretch AND other.slot <> 0
+            );
+        GET DIAGNOSTICS gone = ROW_COUNT;
+        removed := removed + gone;
+    END LOOP;
+    UPDATE session_stretches_folded SET until_second = settled;
+    RETURN removed;
+END;
+$$;
+
 -- Where a page k sessions down the list of every session starts: the end of the second that holds
 -- its first session (before: the page is read from the sessions created before it) and how many
 -- sessions of that second come first (skip: its OFFSET). With no session k (k >= the number of

@@ -367,3 +367,35 @@ SELECT count(*) FROM session_counts_by_stretch;
 -- name: lock_stretch_counts
 -- Inside a transaction: every reader of the stretch counts waits until it ends.
 LOCK TABLE session_counts_by_stretch IN ACCESS EXCLUSIVE MODE;
+
+-- name: set_stretches_folded_until
+UPDATE session_stretches_folded SET until_second = epoch_second($1);
+
+-- name: stretches_folded_until
+SELECT until_second FROM session_stretches_folded;
+
+-- name: unfolded_stretches
+-- Stretches that ended after the second $1 and by the second $2 and still have more than one row,
+-- or rows summing to 0.
+SELECT level, stretch, count(*) AS rows, sum(sessions) AS sessions
+FROM session_counts_by_stretch
+WHERE ((stretch + 1) << (8 * level)) > $1 AND ((stretch + 1) << (8 * level)) <= $2
+GROUP BY 1, 2
+HAVING count(*) > 1 OR sum(sessions) = 0;
+
+-- name: slots_in_stretches
+SELECT count(DISTINCT slot) FROM session_counts_by_stretch;
+
+-- name: epoch_second_of
+SELECT epoch_second($1);
+
+-- name: hold_the_fold
+-- Inside a transaction: as a folding process does, the marker row stays locked until it ends.
+SELECT until_second FROM session_stretches_folded FOR UPDATE;
+
+-- name: delete_study_sessions_at
+DELETE FROM study_sessions WHERE created_at = $1;
+
+-- name: stretch_rows_at
+-- The rows of stretch $2 of level $1.
+SELECT count(*) FROM session_counts_by_stretch WHERE level = $1 AND stretch = $2;
