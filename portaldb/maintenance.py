@@ -20,10 +20,15 @@ FOLD_SECONDS = 60
 async def fold_session_stretches(pool: asyncpg.Pool) -> int | None:
     """Fold the stretch counts of the stretches that ended since the last fold into one row each,
     so that finding a deep page reads one row per stretch whatever the connections that wrote in
-    it. Returns the rows removed, or None when another process was folding or the database is
-    unavailable (logged; the next run catches up: it folds from where the last one ended)."""
+    it. Returns the rows removed, or None when another process was folding, a row it needed stayed
+    locked (a second at most) or the database is unavailable (logged; the next run catches up: it
+    folds from where the last one ended)."""
     try:
         removed = await pool.fetchval(load().fold_session_stretches)
+    except (asyncpg.DeadlockDetectedError, asyncpg.LockNotAvailableError) as exc:
+        # a transaction writing old stretches by hand held rows the fold needed: the next run
+        log.warning("could not fold the stretch counts now (will retry): %s", exc)
+        return None
     except Exception as exc:
         if not is_unavailable(exc):
             raise

@@ -17,6 +17,7 @@ import pytest
 from langportal import portaldb, serving
 from langportal.handlers import make_app, pagination
 from langportal.handlers.base import APIHandler
+from langportal.portaldb import idempotency as stored_keys
 from langportal.portaldb.migrations import discover
 
 from .helpers import FIXTURE_SQL, Db, call, send
@@ -466,6 +467,17 @@ async def test_a_deep_page_reads_its_counts_and_its_sessions_in_one_snapshot(
         await writer.close()
 
 
+async def fold_all(db: Db, settled: int) -> int:
+    """The server's fold, run after run, until it has folded up to the second ``settled`` (a run
+    folds six hours at most); the rows removed in all."""
+    removed = 0
+    for _ in range(20):
+        removed += await portaldb.fold_session_stretches(db.pool) or 0
+        if await db.fetchval("stretches_folded_until") >= settled:
+            return removed
+    pytest.fail("the fold did not catch up")
+
+
 async def _insert_through(connections, moments_per_connection) -> None:
     """Each connection inserts its sessions (its own slot, as a pool's connections do)."""
     await asyncio.gather(
@@ -509,21 +521,17 @@ async def test_folding_leaves_one_row_per_ended_stretch_and_the_counts_exact(
             [now - dt.timedelta(seconds=rng.randrange(400, 40 * 3600)) for _ in range(30)]
             for _ in connections
         ]
-        removed, _ = await asyncio.gather(
-            portaldb.fold_session_stretches(db.pool), _insert_through(connections, more)
-        )
+        removed, _ = await asyncio.gather(fold_all(db, settled), _insert_through(connections, more))
         assert removed > 0
         await assert_counts_exact(http_server_client, db)
         # What the writes by hand added to a stretch the fold had done is folded by no later run
         # (a stretch is folded once); without them nothing is left unfolded:
         await db.pool.execute(FIXTURE_SQL.set_stretches_folded_until, since)
-        await portaldb.fold_session_stretches(db.pool)
+        await fold_all(db, settled)
         assert await db.pool.fetch(FIXTURE_SQL.unfolded_stretches, first, settled) == []
-        assert await db.fetchval("stretches_folded_until") >= settled
         recent_second = await db.fetchval("epoch_second_of", recent)
         # the recent second, 30 s old, is left alone: it may still be written
         assert await db.pool.fetchval(FIXTURE_SQL.stretch_rows_at, 0, recent_second) >= 2
-        assert await portaldb.fold_session_stretches(db.pool) == 0  # nothing new has ended
         await assert_counts_exact(http_server_client, db)
         monkeypatch.setattr(pagination, "DEEP_OFFSET", 1)
         await assert_pages_match_offset(http_server_client, db)
@@ -533,10 +541,113 @@ async def test_folding_leaves_one_row_per_ended_stretch_and_the_counts_exact(
 
 
 async def test_one_process_folds_at_a_time(db: Db, demo):
+    """Another folder skips at once (SKIP LOCKED), rather than waiting for the one folding."""
     async with db.pool.acquire() as holder, holder.transaction():
         await holder.execute(FIXTURE_SQL.hold_the_fold)
-        assert await portaldb.fold_session_stretches(db.pool) is None
+        assert await asyncio.wait_for(portaldb.fold_session_stretches(db.pool), 2) is None
     assert await portaldb.fold_session_stretches(db.pool) is not None
+
+
+async def test_a_write_waiting_on_a_row_the_fold_deletes_is_counted(db: Db, demo, direct_database_url):
+    """A writer that comes to a row while the fold holds it (locked, then deleted and handed to slot
+    0) inserts a row of its own once the fold commits: nothing counted twice, nothing lost."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    second = [now - dt.timedelta(hours=1)]
+    await db.pool.execute(FIXTURE_SQL.set_stretches_folded_until, now - dt.timedelta(hours=2))
+    folder, writer, other = [await asyncpg.connect(direct_database_url) for _ in range(3)]
+    try:
+        await _insert_through([writer, other], [second, second])
+        settled = await db.fetchval("epoch_second_of", now) - 300
+        async with folder.transaction():
+            assert await folder.fetchval(FIXTURE_SQL.fold_until, settled) > 0
+            writing = asyncio.ensure_future(_insert_through([writer], [second]))
+            for _ in range(500):
+                if await db.fetchval("waits_for_a_lock", writer.get_server_pid()):
+                    break
+                await asyncio.sleep(0.01)
+            else:
+                pytest.fail("the writer did not wait for the fold")
+        await writing
+        stretches = [tuple(r) for r in await db.pool.fetch(FIXTURE_SQL.session_stretch_counts)]
+        assert stretches == [tuple(r) for r in await db.pool.fetch(FIXTURE_SQL.exact_session_stretch_counts)]
+    finally:
+        for conn in (folder, writer, other):
+            await conn.close()
+
+
+async def test_the_fold_stops_at_stretches_that_have_not_ended(db: Db, demo, direct_database_url):
+    """A stretch has ended when its last second is before `settled`: the second just before it is
+    folded, the second `settled` itself is not."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    await db.pool.execute(FIXTURE_SQL.set_stretches_folded_until, now - dt.timedelta(hours=2))
+    settled_moment = now - dt.timedelta(minutes=10)
+    before, at = settled_moment - dt.timedelta(seconds=1), settled_moment
+    connections = [await asyncpg.connect(direct_database_url) for _ in range(4)]
+    try:
+        await _insert_through(connections, [[before, at] for _ in connections])
+    finally:
+        for conn in connections:
+            await conn.close()
+    settled = await db.fetchval("epoch_second_of", settled_moment)
+    assert await db.pool.fetchval(FIXTURE_SQL.stretch_rows_at, 0, settled) >= 2
+    await db.pool.fetchval(FIXTURE_SQL.fold_until, settled)
+    assert await db.pool.fetchval(FIXTURE_SQL.stretch_rows_at, 0, settled - 1) == 1
+    assert await db.pool.fetchval(FIXTURE_SQL.stretch_rows_at, 0, settled) >= 2
+    assert await db.fetchval("stretches_folded_until") == settled
+
+
+async def test_a_reset_and_a_launch_that_took_over_an_expired_key_both_finish(
+    db: Db, demo, direct_database_url
+):
+    """The reset locks the keys' table before the sessions': a launch that has claimed a key (its
+    row locked) and then inserts its session waits for the reset, or the reset for it, never
+    each for the other."""
+    await db.pool.execute(FIXTURE_SQL.expired_idempotency_key, "taken-over")
+    queries = portaldb.load_queries()
+    launch, reset = [await asyncpg.connect(direct_database_url) for _ in range(2)]
+    try:
+        async with launch.transaction():
+            assert await stored_keys.claim(launch, "taken-over", "fingerprint", 60)
+
+            async def reset_history():
+                async with reset.transaction():
+                    await reset.execute(queries.hold_off_session_writers)
+                    return await reset.fetchrow(queries.delete_history)
+
+            resetting = asyncio.ensure_future(reset_history())
+            await asyncio.sleep(0.3)
+            await launch.fetch(queries.create_study_sessions, [1], [1])
+        deleted = await resetting
+        assert deleted["study_sessions"] == 1  # the launch committed first: the reset waited for it
+    finally:
+        await launch.close()
+        await reset.close()
+
+
+async def test_a_deep_page_read_before_a_reset_commits_still_finds_its_counts(
+    db: Db, demo, direct_database_url
+):
+    """The reset empties the stretch counts with DELETE, not TRUNCATE: a reader whose snapshot
+    was taken before the reset committed sees the sessions and their counts, both."""
+    now = dt.datetime.now(dt.UTC)
+    moments = [now - dt.timedelta(seconds=i) for i in range(1, 60)]
+    await db.pool.execute(
+        FIXTURE_SQL.insert_study_sessions_at, moments, [1] * len(moments), [2] * len(moments)
+    )
+    expected = [r["id"] for r in await db.pool.fetch(FIXTURE_SQL.session_page_by_offset, None, None, 5, 20)]
+    queries = portaldb.load_queries()
+    reader = await asyncpg.connect(direct_database_url)
+    try:
+        async with reader.transaction(isolation="repeatable_read"):
+            await reader.fetchval(FIXTURE_SQL.count_study_sessions)  # the snapshot is taken here
+            async with db.pool.acquire() as reset, reset.transaction():
+                await reset.execute(queries.hold_off_session_writers)
+                await reset.fetchrow(queries.delete_history)
+            rows = await reader.fetch(queries.list_study_sessions_deep, 5, 20)
+            assert [r["id"] for r in rows] == expected
+    finally:
+        await reader.close()
+    assert await db.count_sessions() == 0
 
 
 async def test_the_server_folds_the_stretch_counts_now_and_then(db: Db, demo, direct_database_url):
@@ -563,3 +674,16 @@ async def test_the_server_folds_the_stretch_counts_now_and_then(db: Db, demo, di
     finally:
         for callback in upkeep:
             callback.stop()
+
+
+@pytest.mark.parametrize("error", [asyncpg.DeadlockDetectedError, asyncpg.LockNotAvailableError])
+async def test_a_fold_that_meets_a_held_lock_is_left_to_the_next_run(error, caplog):
+    """A transaction writing old stretches by hand may hold rows the fold needs (it waits a second
+    at most): a warning, and the next minute's run; no traceback from the periodic callback."""
+
+    class Pool:
+        async def fetchval(self, statement):
+            raise error("canceling statement due to lock timeout")
+
+    assert await portaldb.fold_session_stretches(Pool()) is None
+    assert "could not fold the stretch counts now (will retry)" in caplog.text

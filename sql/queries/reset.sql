@@ -2,10 +2,14 @@
 
 -- name: hold_off_session_writers
 -- Taken by POST /api/reset_history before delete_history, in its transaction: launches (and any
--- other insert, update or delete of sessions) wait until it ends, reads and answers do not. With
--- no other writer counting a session meanwhile, the counting trigger of migration 0008 empties
--- the stretch counts instead of adding a signed change per stretch deleted.
-LOCK TABLE study_sessions IN SHARE ROW EXCLUSIVE MODE;
+-- other insert, update or delete of sessions or of idempotency keys) wait until it ends; reads and
+-- answers do not, but a waiting launch holds its connection (one batched launch statement per
+-- server process, and each launch with an Idempotency-Key). With no other writer counting a
+-- session meanwhile, the counting trigger of migration 0008 empties the stretch counts instead of
+-- adding a signed change per stretch deleted. The keys' table first, in the one statement: a
+-- launch that has claimed a key (its row locked) and waits to insert its session would otherwise
+-- wait for this transaction, which would wait for that row (a deadlock).
+LOCK TABLE idempotency_keys, study_sessions IN SHARE ROW EXCLUSIVE MODE;
 
 -- name: delete_history
 -- Every review and every session, in one statement; how many of each were deleted. Ids are not

@@ -399,3 +399,10 @@ DELETE FROM study_sessions WHERE created_at = $1;
 -- name: stretch_rows_at
 -- The rows of stretch $2 of level $1.
 SELECT count(*) FROM session_counts_by_stretch WHERE level = $1 AND stretch = $2;
+
+-- name: fold_until
+-- The fold of migration 0008 up to the second $1.
+SELECT fold_session_stretches($1);
+
+-- name: expired_idempotency_key
+INSERT INTO idempotency_keys (key, fingerprint, expires_at) VALUES ($1, 'expired', now() - interval '1 hour');
