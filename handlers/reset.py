@@ -29,6 +29,7 @@ class ResetHistoryHandler(_ResetHandler):
         queries = self.application.queries
         async with self.connection() as conn, conn.transaction():
             await conn.execute(queries.hold_off_session_writers)
+            await conn.execute(queries.hold_off_the_fold)
             deleted = dict(await conn.fetchrow(queries.delete_history))
         self.write_json(
             200,

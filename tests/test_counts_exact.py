@@ -687,3 +687,28 @@ async def test_a_fold_that_meets_a_held_lock_is_left_to_the_next_run(error, capl
 
     assert await portaldb.fold_session_stretches(Pool()) is None
     assert "could not fold the stretch counts now (will retry)" in caplog.text
+
+
+async def test_a_reset_waits_for_a_fold_in_progress(http_server_client, db: Db, direct_database_url):
+    """The reset takes the fold's marker row after holding writers off: a fold in progress ends
+    first, and later ones skip until the reset ends, so the two never wait for each other's
+    counter rows (a deadlock the reset could lose)."""
+    await launch_and_review(http_server_client, 20, 5, seed=21)
+    folding = await asyncpg.connect(direct_database_url)
+    try:
+        async with folding.transaction():
+            await folding.execute(FIXTURE_SQL.hold_the_fold)
+            resetting = asyncio.ensure_future(call(http_server_client, "POST", "/api/reset_history"))
+            for _ in range(500):
+                if await db.fetchval("waiting_for_the_fold_marker"):
+                    break
+                await asyncio.sleep(0.01)
+            else:
+                pytest.fail("the reset did not wait for the fold in progress")
+            assert not resetting.done()
+        reply = await resetting
+        assert reply.status == 200, reply.body
+    finally:
+        await folding.close()
+    assert await db.fetchval("count_stretch_rows") == 0
+    await assert_counts_exact(http_server_client, db)

@@ -11,6 +11,13 @@
 -- wait for this transaction, which would wait for that row (a deadlock).
 LOCK TABLE idempotency_keys, study_sessions IN SHARE ROW EXCLUSIVE MODE;
 
+-- name: hold_off_the_fold
+-- Taken by POST /api/reset_history after hold_off_session_writers: waits for a fold of the
+-- stretch counts in progress (migration 0008) to end, and makes the next ones skip until the reset
+-- ends (they take this row SKIP LOCKED), so the reset's emptying of the counts and a fold never
+-- wait for each other's rows.
+SELECT until_second FROM session_stretches_folded FOR UPDATE;
+
 -- name: delete_history
 -- Every review and every session, in one statement; how many of each were deleted. Ids are not
 -- restarted, so a session id an activity app still holds can never name a new session. The stored

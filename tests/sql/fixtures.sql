@@ -406,3 +406,9 @@ SELECT fold_session_stretches($1);
 
 -- name: expired_idempotency_key
 INSERT INTO idempotency_keys (key, fingerprint, expires_at) VALUES ($1, 'expired', now() - interval '1 hour');
+
+-- name: waiting_for_the_fold_marker
+-- Backends waiting for a lock in a statement that locks the fold's marker row.
+SELECT count(*) FROM pg_stat_activity
+WHERE wait_event_type = 'Lock' AND query LIKE '%FROM session_stretches_folded FOR UPDATE%'
+    AND pid <> pg_backend_pid();
