@@ -20,7 +20,7 @@ from langportal.handlers.base import APIHandler
 from langportal.portaldb import idempotency as stored_keys
 from langportal.portaldb.migrations import discover
 
-from .helpers import FIXTURE_SQL, Db, call, send
+from .helpers import FIXTURE_SQL, Db, call, send, wait_until
 
 
 @pytest.fixture
@@ -452,12 +452,11 @@ async def test_a_deep_page_reads_its_counts_and_its_sessions_in_one_snapshot(
         async with writer.transaction():
             await writer.execute(FIXTURE_SQL.lock_stretch_counts)  # the reader's function waits here
             reading = asyncio.ensure_future(reader.fetch(queries.list_study_sessions_deep, 5, 20))
-            for _ in range(500):
-                if await writer.fetchval(FIXTURE_SQL.waits_for_a_lock, reader.get_server_pid()):
-                    break
-                await asyncio.sleep(0.01)
-            else:
-                pytest.fail("the deep page did not wait for the stretch counts")
+            await wait_until(
+                lambda: writer.fetchval(FIXTURE_SQL.waits_for_a_lock, reader.get_server_pid()),
+                5,
+                "the deep page to wait for the stretch counts",
+            )
             newer = [now + dt.timedelta(seconds=1)] * 3
             await writer.execute(FIXTURE_SQL.insert_study_sessions_at, newer, [1] * 3, [2] * 3)
         rows = await reading
@@ -561,12 +560,11 @@ async def test_a_write_waiting_on_a_row_the_fold_deletes_is_counted(db: Db, demo
         async with folder.transaction():
             assert await folder.fetchval(FIXTURE_SQL.fold_until, settled) > 0
             writing = asyncio.ensure_future(_insert_through([writer], [second]))
-            for _ in range(500):
-                if await db.fetchval("waits_for_a_lock", writer.get_server_pid()):
-                    break
-                await asyncio.sleep(0.01)
-            else:
-                pytest.fail("the writer did not wait for the fold")
+            await wait_until(
+                lambda: db.fetchval("waits_for_a_lock", writer.get_server_pid()),
+                5,
+                "the writer to wait for the fold",
+            )
         await writing
         stretches = [tuple(r) for r in await db.pool.fetch(FIXTURE_SQL.session_stretch_counts)]
         assert stretches == [tuple(r) for r in await db.pool.fetch(FIXTURE_SQL.exact_session_stretch_counts)]
@@ -665,12 +663,11 @@ async def test_the_server_folds_the_stretch_counts_now_and_then(db: Db, demo, di
     assert await db.pool.fetch(FIXTURE_SQL.unfolded_stretches, first, settled)
     upkeep = serving.start_upkeep(db.pool, fold_seconds=0.05)
     try:
-        for _ in range(200):
-            if not await db.pool.fetch(FIXTURE_SQL.unfolded_stretches, first, settled):
-                break
-            await asyncio.sleep(0.05)
-        else:
-            pytest.fail("the stretch counts were not folded")
+
+        async def folded() -> bool:
+            return not await db.pool.fetch(FIXTURE_SQL.unfolded_stretches, first, settled)
+
+        await wait_until(folded, 10, "the server's upkeep to fold the stretch counts")
     finally:
         for callback in upkeep:
             callback.stop()
@@ -699,12 +696,11 @@ async def test_a_reset_waits_for_a_fold_in_progress(http_server_client, db: Db, 
         async with folding.transaction():
             await folding.execute(FIXTURE_SQL.hold_the_fold)
             resetting = asyncio.ensure_future(call(http_server_client, "POST", "/api/reset_history"))
-            for _ in range(500):
-                if await db.fetchval("waiting_for_the_fold_marker"):
-                    break
-                await asyncio.sleep(0.01)
-            else:
-                pytest.fail("the reset did not wait for the fold in progress")
+            await wait_until(
+                lambda: db.fetchval("waiting_for_the_fold_marker"),
+                5,
+                "the reset to wait for the fold in progress",
+            )
             assert not resetting.done()
         reply = await resetting
         assert reply.status == 200, reply.body
