@@ -7,6 +7,7 @@ compared with their recomputation too, and deep pages with a plain OFFSET."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime as dt
 import json
 import random
@@ -163,6 +164,45 @@ async def test_counts_after_full_reset_and_more_writes(http_server_client, db: D
     assert exact["total_study_sessions"] == 0
     assert exact["total_reviews"] == 0
     await launch_and_review(http_server_client, 50, 80, seed=5)
+    await assert_counts_exact(http_server_client, db)
+
+
+async def test_resets_of_both_kinds_race_writes_and_reads(http_server_client, db: Db):
+    """Full resets and resets of the history at once, among launches, answers and reads (what
+    schemathesis's two workers did when they met a deadlock between POST /api/full_reset and a
+    request holding one table while asking for another): every request gets its answer, none a
+    5xx, and every count is exact after."""
+    await launch_and_review(http_server_client, 40, 60, seed=30)
+    rng = random.Random(31)
+    reads = [
+        "/api/study_sessions?per_page=5",
+        "/api/dashboard/quick_stats",
+        "/api/groups/1/words?per_page=5",
+        "/api/study_sessions/3/words?per_page=5",
+        "/api/words?per_page=5&sort_by=wrong_count",
+    ]
+    requests = []
+    for _ in range(3):
+        requests += [("POST", "/api/full_reset", None), ("POST", "/api/reset_history", None)]
+        requests += [
+            ("POST", "/api/study_sessions", {"group_id": rng.randint(1, 3), "study_activity_id": 1})
+            for _ in range(30)
+        ]
+        requests += [
+            (
+                "POST",
+                f"/api/study_sessions/{rng.randint(1, 80)}/words/{rng.randint(1, 102)}/review",
+                {"correct": rng.random() < 0.5},
+            )
+            for _ in range(30)
+        ]
+        requests += [("GET", rng.choice(reads), None) for _ in range(20)]
+    rng.shuffle(requests)
+    replies = await asyncio.gather(*(send(http_server_client, *request) for request in requests))
+    statuses = collections.Counter(r.status for r in replies)
+    assert set(statuses) <= {200, 201, 404}, [r.body for r in replies if r.status >= 500][:3]
+    resets = [r.status for (_, path, _), r in zip(requests, replies, strict=True) if "reset" in path]
+    assert resets == [200] * 6
     await assert_counts_exact(http_server_client, db)
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import asyncpg
 import pytest
 
 from langportal.handlers import make_app
 from langportal.settings import parse_args
 
-from .helpers import Db, History, call, send
+from .helpers import FIXTURE_SQL, Db, History, call, send, wait_until
 
 ENABLED = pytest.mark.parametrize("allow_reset", [True], indirect=True)
 
@@ -103,3 +106,31 @@ async def test_full_reset_twice_gives_the_same_data(http_server_client, db: Db, 
     words_second = await call(http_server_client, "GET", "/api/words?per_page=500")
     assert first.json == second.json
     assert words_first.json == words_second.json
+
+
+@ENABLED
+async def test_full_reset_never_waits_for_a_table_while_holding_another(
+    http_server_client, db: Db, history: History, allow_reset, direct_database_url
+):
+    """A request holding one table and then asking for another (an answer reads the sessions,
+    then writes a review; POST /api/reset_history locks the sessions, then deletes the reviews)
+    and a full reset: both finish. A TRUNCATE of every table, taking them one by one, would hold
+    the reviews while waiting for the sessions, and PostgreSQL would end one of the two
+    ("deadlock detected", a 500)."""
+    other = await asyncpg.connect(direct_database_url)
+    try:
+        async with other.transaction():
+            assert await other.fetchval(FIXTURE_SQL.count_study_sessions) == 3  # holds the sessions
+            resetting = asyncio.ensure_future(call(http_server_client, "POST", "/api/full_reset"))
+            await wait_until(
+                lambda: db.pool.fetchval(FIXTURE_SQL.waiting_for_a_table, "study_sessions"),
+                10,
+                "the full reset to wait for the sessions' table",
+            )
+            assert await other.fetchval(FIXTURE_SQL.count_reviews) == 5  # then asks for the reviews
+        reply = await resetting
+    finally:
+        await other.close()
+    assert reply.status == 200, reply.body
+    assert await db.count_sessions() == 0
+    assert reply.json["restored"] == {"groups": 3, "words": 102, "study_activities": 3}

@@ -33,6 +33,46 @@ SELECT
     (SELECT count(*) FROM sessions) AS study_sessions,
     (SELECT count(*) FROM reviews) AS word_review_items;
 
+-- name: take_every_table
+-- Taken by POST /api/full_reset (portaldb.restore_demo) first in its transaction: every table
+-- delete_all_data empties, and the stretch counts its trigger truncates, in ACCESS EXCLUSIVE mode,
+-- without ever waiting for one while holding another. Requests hold one table and then ask for
+-- another (an answer reads the sessions, then inserts into the reviews; POST /api/reset_history
+-- locks the sessions, then deletes the reviews); a TRUNCATE that waits for each table in turn,
+-- holding the ones before, could wait for such a request while it waits for the TRUNCATE, a
+-- deadlock PostgreSQL ends by failing one of the two. So: wait for one table while holding nothing,
+-- then take the others NOWAIT; when one is busy, let all go (the block's subtransaction is rolled
+-- back) and wait for that one first. Every turn waits, so the loop never spins; the statement
+-- timeout bounds it. The order is the writers' own: keys, sessions, reviews, then the catalogue.
+DO $$
+DECLARE
+    tables regclass[] := array_remove(ARRAY[to_regclass('idempotency_keys'), to_regclass('study_sessions'),
+        to_regclass('word_review_items'), to_regclass('words_groups'), to_regclass('words'),
+        to_regclass('groups'), to_regclass('study_activities'), to_regclass('session_counts_by_stretch')],
+        NULL);  -- each one that exists: the stretch counts came with migration 0008
+    first integer := 1;
+    trying integer;
+BEGIN
+    LOOP
+        BEGIN
+            trying := first;
+            EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', tables[first]);
+            FOR i IN 1 .. cardinality(tables) LOOP
+                CONTINUE WHEN i = first;
+                trying := i;
+                EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE NOWAIT', tables[i]);
+            END LOOP;
+            RETURN;
+        EXCEPTION WHEN lock_not_available THEN
+            IF trying = first THEN
+                RAISE;  -- the lock_timeout, while waiting for the one table
+            END IF;
+            first := trying;
+        END;
+    END LOOP;
+END
+$$;
+
 -- name: delete_all_data
 -- Every row of every table, ids restarting at 1, so the demo data gets its original ids back.
 TRUNCATE word_review_items, study_sessions, words_groups, words, groups, study_activities,

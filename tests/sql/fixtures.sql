@@ -412,3 +412,8 @@ INSERT INTO idempotency_keys (key, fingerprint, expires_at) VALUES ($1, 'expired
 SELECT count(*) FROM pg_stat_activity
 WHERE wait_event_type = 'Lock' AND query LIKE '%FROM session_stretches_folded FOR UPDATE%'
     AND pid <> pg_backend_pid();
+
+-- name: waiting_for_a_table
+-- Backends waiting for a lock on the table named $1 (a relation lock, not a row's).
+SELECT count(*) FROM pg_locks
+WHERE locktype = 'relation' AND relation = $1::regclass AND NOT granted AND pid <> pg_backend_pid();
