@@ -116,7 +116,8 @@ def test_sigkill_of_the_database_under_load(io_loop, data_dir, start_server, unu
     log = server.output
     assert 500 not in statuses, log[-6000:]
     assert set(statuses) <= {201, 503}, statuses  # the server itself never went away
-    assert statuses.get(503, 0) > 0  # the outage was seen
+    # No 503 is required: the outage is proven by /readyz and the log below, and a database back
+    # within a tenth of a second (as in one CI run) can be back before any launch needed it.
     assert load.missing_retry_after == 0
     assert back - kill < 5, log[-6000:]
     assert created <= rows  # every session answered 201 is there after the restart
@@ -128,7 +129,9 @@ def test_sigkill_of_the_database_under_load(io_loop, data_dir, start_server, unu
     # one process (the one that started the database) noticed and restarted it, and said so once
     assert log.count("exited unexpectedly") == 1, log
     assert log.count("the embedded PostgreSQL is back") == 1, log
-    assert 1 <= log.count("database trouble: ") <= int(processes), log
+    # each process that answered a 503 said so once
+    assert (statuses.get(503, 0) > 0) == (log.count("database trouble: ") >= 1), log
+    assert log.count("database trouble: ") <= int(processes), log
     assert "Traceback" not in log
 
     server.process.send_signal(signal.SIGTERM)
