@@ -7,9 +7,12 @@ Each schema file is compiled twice (:class:`Contract`): by jsonschema_rs, a comp
 answers "valid?" in about a microsecond (jsonschema takes some 40-50, a sixth of a request's CPU
 time, measured in bench/), and by jsonschema, which stays the judge of everything the fast one does
 not accept and writes the messages. A body the fast validator accepts is accepted; any other is
-checked by jsonschema, so a disagreement could only ever let jsonschema decide. A schema with a
-``pattern`` gets no fast path: Python's regular expressions and Rust's differ (in Python ``$``
-also matches before a final newline), and the contract is jsonschema's.
+checked by jsonschema, so a disagreement could only ever let jsonschema decide. A ``pattern`` is
+never checked by the fast path: Python's regular expressions and Rust's differ (in Python ``$``
+also matches before a final newline), and the contract is jsonschema's. Where patterns sit only
+on top-level properties (``cursor`` of a session page), the fast path takes the instances without
+those properties (``?per_page=10``: 22 µs in jsonschema, under 1 µs fast) and jsonschema the others;
+a pattern anywhere else leaves the whole schema to jsonschema.
 tests/test_validation_fast_path.py checks on generated bodies that both agree, for every schema.
 """
 
@@ -45,12 +48,22 @@ class Contract:
         self.schema = schema
         self.validator = Draft202012Validator(schema, format_checker=FormatChecker())
         self.fast = None
-        if not _uses(schema, "pattern", "patternProperties"):
-            self.fast = jsonschema_rs.Draft202012Validator(schema, validate_formats=True)
+        properties = schema.get("properties", {})
+        # the top-level properties a pattern applies to: instances with one are jsonschema's
+        self.patterned = frozenset(
+            name for name, spec in properties.items() if _uses(spec, "pattern", "patternProperties")
+        )
+        rest = {**schema, "properties": {k: v for k, v in properties.items() if k not in self.patterned}}
+        if not _uses(rest, "pattern", "patternProperties"):
+            self.fast = jsonschema_rs.Draft202012Validator(
+                schema if not self.patterned else rest, validate_formats=True
+            )
 
     def accepts(self, instance: Any) -> bool:
         """True when the fast validator finds ``instance`` valid; False means "ask jsonschema"."""
         if self.fast is None:
+            return False
+        if self.patterned and isinstance(instance, dict) and not self.patterned.isdisjoint(instance):
             return False
         try:
             return self.fast.is_valid(instance)
