@@ -8,6 +8,8 @@ database (its portal tables are EMPTIED and loaded with the bench's data set, as
 does), with the same options; then wrk (bench/post_session.lua) loads one, then the other,
 alternating for ``--rounds`` rounds, so drift on a shared machine hits both alike. It prints each
 phase's req/s, p99 and the server's CPU ms per request (from /proc), and the ratios B/A.
+``--kind session-list`` sends ``GET /api/study_sessions?per_page=10`` instead (bench/mix.lua with
+that kind alone), the read of issue 12's mix.
 
 When the two differ in their migrations (a table, a trigger), give the baseline a database of
 its own with ``--baseline-database-url``: the schema and its triggers live in the database, so on
@@ -85,12 +87,20 @@ def wait_answering(port: int, process: subprocess.Popen, log: Path) -> None:
     wait_http(process, port, log.read_text)
 
 
-def load(port: int, pid: int, connections: int, seconds: int) -> dict[str, float]:
+# What each --kind sends: wrk's script, the path, the script's arguments (bench/*.lua).
+KINDS = {
+    "launches": (LUA_SCRIPT, "/api/study_sessions", ["100", "10"]),
+    "session-list": (HERE / "bench" / "mix.lua", "", ["100", "10", "100", "1", "1", "0,0,100,0"]),
+}
+
+
+def load(port: int, pid: int, connections: int, seconds: int, kind: str = "launches") -> dict[str, float]:
+    script, path, script_args = KINDS[kind]
     before = tree_cpu_seconds(pid) or 0.0
     finished = subprocess.run(
         [
             "wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout=10s", "--latency",
-            "-s", str(LUA_SCRIPT), f"http://{HOST}:{port}/api/study_sessions", "--", "100", "10",
+            "-s", str(script), f"http://{HOST}:{port}{path}", "--", *script_args,
         ],
         capture_output=True, text=True, check=False, timeout=seconds + 60, preexec_fn=wrk_preexec,
     )  # fmt: skip
@@ -128,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds per phase (default 10)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--server-args", default="--processes 2 --pool-size 8")
+    parser.add_argument(
+        "--kind", choices=sorted(KINDS), default="launches", help="what wrk sends (default: launches)"
+    )
     args = parser.parse_args(argv)
     raise_open_files_limit(args.connections)
     db = Database(args.database_url)
@@ -156,12 +169,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name, (proc, log) in servers.items():
             wait_answering(ports[name], proc, log)
-            load(ports[name], proc.pid, 64, 2)  # warm-up
-        say(f"A/B at {args.connections} connections, {args.duration} s phases, {args.rounds} rounds; {extra}")
+            load(ports[name], proc.pid, 64, 2, args.kind)  # warm-up
+        say(
+            f"A/B of {args.kind} at {args.connections} connections, {args.duration} s phases, "
+            f"{args.rounds} rounds; {extra}"
+        )
         for round_number in range(args.rounds):
             order = list(servers) if round_number % 2 == 0 else list(reversed(servers))
             for name in order:
-                result = load(ports[name], servers[name][0].pid, args.connections, args.duration)
+                result = load(ports[name], servers[name][0].pid, args.connections, args.duration, args.kind)
                 results[name].append(result)
                 say(
                     f"  round {round_number + 1} {name}: {result['req_s']:,.0f} req/s, "
