@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import tornado.web
 
 
@@ -46,12 +48,31 @@ class APIError(tornado.web.HTTPError):
         self.reason: str | None = None  # of a 503: why (metrics: portal_unavailable_total)
 
 
-# One encoder for every answer: json.dumps() with any option set builds a new JSONEncoder per
-# call, which was half of encoding a small answer. ensure_ascii=False keeps kanji readable.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+class _Encoder(json.JSONEncoder):
+    """The json module's encoder, for what orjson refuses; a timestamp as orjson writes it."""
+
+    def default(self, o: Any) -> Any:
+        if isinstance(o, dt.datetime):
+            return o.isoformat()
+        return super().default(o)
+
+
+# One encoder, made once: json.dumps() with any option set builds a new JSONEncoder per call.
+# ensure_ascii=False keeps kanji readable.
+_ENCODER = _Encoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
 def encode_json(payload: Any) -> bytes:
-    # A lone surrogate (which UTF-8 cannot carry) is written as its JSON escape by
-    # backslashreplace, so encoding never fails.
-    return _ENCODER.encode(payload).encode("utf-8", "backslashreplace")
+    """The answer's bytes: compact JSON in UTF-8; a timestamp as ``datetime.isoformat()`` writes
+    it (orjson's own format is the same text: ``2026-11-27T01:54:55.123456+00:00``, no fraction
+    when the microseconds are 0).
+
+    orjson first (a page of 100 sessions in a tenth of the json module's time). What it refuses
+    goes to the json module: a lone surrogate (which UTF-8 cannot carry: written as its JSON
+    escape by backslashreplace, so encoding never fails), an integer beyond 64 bits, a key that is
+    not a string.
+    """
+    try:
+        return orjson.dumps(payload)
+    except orjson.JSONEncodeError:
+        return _ENCODER.encode(payload).encode("utf-8", "backslashreplace")

@@ -48,6 +48,6 @@ def review_answer(row: Any, study_session_id: int, word_id: int) -> Answer:
         "word_id": row["word_id"],
         "study_session_id": row["study_session_id"],
         "correct": row["correct"],
-        "created_at": row["created_at"].isoformat(),
+        "created_at": row["created_at"],  # written by the answer's encoder, in isoformat's text
     }
     return Answer(201, {"review_item": review})

@@ -11,24 +11,25 @@ from .words import word_json
 
 
 def study_session_json(row: Any) -> dict[str, Any]:
+    """A session as it is created. Its timestamps stay datetimes: the answer's encoder writes
+    them, in isoformat's text (handlers/answers.py)."""
     return {
         "id": row["id"],
         "group_id": row["group_id"],
         "study_activity_id": row["study_activity_id"],
-        "created_at": row["created_at"].isoformat(),
+        "created_at": row["created_at"],
     }
 
 
 def study_session_summary_json(row: Any) -> dict[str, Any]:
     """A session as it is read back: names, start and end time (the last review), review count.
-    Its start is its created_at as already written (a page of 100 formats 200 times, not 300)."""
+    Its start is its created_at."""
     session = study_session_json(row)
-    end_time = row["end_time"]
     session.update(
         activity_name=row["activity_name"],
         group_name=row["group_name"],
-        start_time=session["created_at"],
-        end_time=end_time.isoformat() if end_time is not None else None,
+        start_time=row["created_at"],
+        end_time=row["end_time"],
         review_items_count=row["review_items_count"],
     )
     return session
