@@ -9,7 +9,8 @@ does), with the same options; then wrk (bench/post_session.lua) loads one, then 
 alternating for ``--rounds`` rounds, so drift on a shared machine hits both alike. It prints each
 phase's req/s, p99 and the server's CPU ms per request (from /proc), and the ratios B/A.
 ``--kind session-list`` sends ``GET /api/study_sessions?per_page=10`` instead (bench/mix.lua with
-that kind alone), the read of issue 12's mix.
+that kind alone), the read of issue 12's mix, after two seconds of launches through each server
+make sessions to list.
 
 When the two differ in their migrations (a table, a trigger), give the baseline a database of
 its own with ``--baseline-database-url``: the schema and its triggers live in the database, so on
@@ -169,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name, (proc, log) in servers.items():
             wait_answering(ports[name], proc, log)
+            if args.kind != "launches":  # sessions to list: a few thousand launches on each database
+                load(ports[name], proc.pid, 64, 2, "launches")
             load(ports[name], proc.pid, 64, 2, args.kind)  # warm-up
         say(
             f"A/B of {args.kind} at {args.connections} connections, {args.duration} s phases, "
