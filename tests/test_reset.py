@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import random
+import time
 
 import asyncpg
 import pytest
@@ -134,3 +136,48 @@ async def test_full_reset_never_waits_for_a_table_while_holding_another(
     assert reply.status == 200, reply.body
     assert await db.count_sessions() == 0
     assert reply.json["restored"] == {"groups": 3, "words": 102, "study_activities": 3}
+
+
+@ENABLED
+async def test_full_reset_finishes_under_steady_reads_of_every_table(
+    http_server_client, db: Db, history: History, allow_reset, direct_database_url
+):
+    """Short transactions reading one table each, out of step, on every table: the reset finishes
+    while they go on (in about a quarter of a second here). Taking the other tables NOWAIT after
+    waiting for one, it failed as long as any of them was being read (7.8 s: until the reads
+    stopped; a 503 after the statement timeout in a server)."""
+    queries = ["count_study_sessions", "count_reviews", "count_groups", "count_study_activities"]
+    queries += ["count_idempotency_keys"]
+    readers = [await asyncpg.connect(direct_database_url) for _ in range(8 * len(queries))]
+    stop = time.monotonic() + 8  # bounded: the readers stop after 8 s whatever happens
+
+    async def read(conn: asyncpg.Connection, query: str, rng: random.Random) -> int:
+        done = 0
+        await asyncio.sleep(rng.uniform(0, 0.05))  # out of step: one table or another always read
+        while time.monotonic() < stop:
+            async with conn.transaction():
+                await conn.fetchval(getattr(FIXTURE_SQL, query))
+                await asyncio.sleep(rng.uniform(0.02, 0.06))
+            done += 1
+        return done
+
+    try:
+        reading = [
+            asyncio.ensure_future(read(c, queries[i % len(queries)], random.Random(i)))
+            for i, c in enumerate(readers)
+        ]
+        await asyncio.sleep(0.3)
+        started = time.monotonic()
+        reply = await call(http_server_client, "POST", "/api/full_reset")
+        took = time.monotonic() - started
+        finished_before_the_readers = time.monotonic() < stop
+        done = await asyncio.gather(*reading)
+    finally:
+        for conn in readers:
+            await conn.close()
+    assert reply.status == 200, reply.body
+    assert finished_before_the_readers, (
+        f"the reset took {took:.1f} s: it finished only when the reads stopped"
+    )
+    assert min(done) > 10  # every reader kept reading meanwhile
+    assert await db.count_sessions() == 0

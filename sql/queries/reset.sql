@@ -36,20 +36,27 @@ SELECT
 -- name: take_every_table
 -- Taken by POST /api/full_reset (portaldb.restore_demo) first in its transaction: every table
 -- delete_all_data empties, and the stretch counts its trigger truncates, in ACCESS EXCLUSIVE mode,
--- without ever waiting for one while holding another. Requests hold one table and then ask for
--- another (an answer reads the sessions, then inserts into the reviews; POST /api/reset_history
--- locks the sessions, then deletes the reviews); a TRUNCATE that waits for each table in turn,
--- holding the ones before, could wait for such a request while it waits for the TRUNCATE, a
--- deadlock PostgreSQL ends by failing one of the two. So: wait for one table while holding nothing,
--- then take the others NOWAIT; when one is busy, let all go (the block's subtransaction is rolled
--- back) and wait for that one first. Every turn waits, so the loop never spins; the statement
--- timeout bounds it. The order is the writers' own: keys, sessions, reviews, then the catalogue.
+-- never in a deadlock. Requests hold one table and then ask for another (an answer reads the
+-- sessions, then inserts into the reviews; POST /api/reset_history locks the sessions, then
+-- deletes the reviews); a TRUNCATE that waits for each table in turn, holding the ones before,
+-- could wait for such a request while it waits for the TRUNCATE, a deadlock PostgreSQL ends by
+-- failing one of the two after deadlock_timeout. So: wait for one table holding nothing, as long
+-- as it takes; then for each other one briefly, deadlock_timeout / (2 x the tables) at most, so the
+-- whole round ends within half a deadlock_timeout and no request waiting for a table held here
+-- ever waits long enough to look for a deadlock. When a table is still busy, let all go (the
+-- block's subtransaction is rolled back) and start again from that one. Taking the others NOWAIT
+-- instead never finished while each table was read now and then (tests/test_reset.py). The
+-- order is the writers' own: keys, sessions, reviews, then the catalogue. The statement timeout
+-- bounds it all.
 DO $$
 DECLARE
     tables regclass[] := array_remove(ARRAY[to_regclass('idempotency_keys'), to_regclass('study_sessions'),
         to_regclass('word_review_items'), to_regclass('words_groups'), to_regclass('words'),
         to_regclass('groups'), to_regclass('study_activities'), to_regclass('session_counts_by_stretch')],
         NULL);  -- each one that exists: the stretch counts came with migration 0008
+    brief text := greatest(1, floor(1000 * extract(epoch FROM current_setting('deadlock_timeout')::interval)
+        / (2 * cardinality(tables))))::text || 'ms';
+    usual text := current_setting('lock_timeout');
     first integer := 1;
     trying integer;
 BEGIN
@@ -57,15 +64,18 @@ BEGIN
         BEGIN
             trying := first;
             EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', tables[first]);
+            PERFORM set_config('lock_timeout', brief, true);
             FOR i IN 1 .. cardinality(tables) LOOP
                 CONTINUE WHEN i = first;
                 trying := i;
-                EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE NOWAIT', tables[i]);
+                EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', tables[i]);
             END LOOP;
+            PERFORM set_config('lock_timeout', usual, true);
             RETURN;
         EXCEPTION WHEN lock_not_available THEN
+            PERFORM set_config('lock_timeout', usual, true);
             IF trying = first THEN
-                RAISE;  -- the lock_timeout, while waiting for the one table
+                RAISE;  -- a lock_timeout set for the database or the role, waiting for the first
             END IF;
             first := trying;
         END;
