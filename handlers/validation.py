@@ -53,11 +53,21 @@ class Contract:
         self.patterned = frozenset(
             name for name, spec in properties.items() if _uses(spec, "pattern", "patternProperties")
         )
-        rest = {**schema, "properties": {k: v for k, v in properties.items() if k not in self.patterned}}
-        if not _uses(rest, "pattern", "patternProperties"):
-            self.fast = jsonschema_rs.Draft202012Validator(
-                schema if not self.patterned else rest, validate_formats=True
-            )
+        # For the fast check, each of those properties' schemas is `false`: an instance (or a part
+        # of one a reference leads back to this schema) with such a property is not valid there,
+        # so jsonschema decides. A schema with references below its root is not rewritten at all.
+        rest = {
+            **schema,
+            "properties": {k: False if k in self.patterned else v for k, v in properties.items()},
+        }
+        below_root = {k: v for k, v in schema.items() if k not in ("$schema", "$id")}
+        if _uses(rest, "pattern", "patternProperties"):
+            return
+        if self.patterned and _uses(below_root, *_REFERENCES):
+            return
+        self.fast = jsonschema_rs.Draft202012Validator(
+            rest if self.patterned else schema, validate_formats=True
+        )
 
     def accepts(self, instance: Any) -> bool:
         """True when the fast validator finds ``instance`` valid; False means "ask jsonschema"."""
@@ -72,6 +82,10 @@ class Contract:
 
     def is_valid(self, instance: Any) -> bool:
         return self.accepts(instance) or self.validator.is_valid(instance)
+
+
+# What may lead from one part of a schema to another, or name one for that.
+_REFERENCES = ("$ref", "$dynamicRef", "$anchor", "$dynamicAnchor", "$id", "$recursiveRef")
 
 
 def _uses(schema: Any, *keywords: str) -> bool:

@@ -194,3 +194,30 @@ def test_a_pattern_anywhere_but_on_a_top_level_property_leaves_the_schema_to_jso
     assert contract.accepts({"b": 1})
     assert not contract.accepts({"a": "y", "b": 1})  # the pattern is not skipped: jsonschema judges
     assert not contract.is_valid({"a": "y", "b": 1})
+
+
+def test_a_reference_back_to_the_root_never_skips_a_pattern():
+    """A property with a pattern, reached again through a reference (``$ref: "#"``): the fast
+    path must not judge it; here there is none, and jsonschema's verdict stands."""
+    recursive = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": {
+            "cursor": {"type": "string", "pattern": "^[a-z]+$"},
+            "children": {"type": "array", "items": {"$ref": "#"}},
+        },
+    }
+    contract = Contract(recursive)
+    assert contract.fast is None
+    assert not contract.is_valid({"children": [{"cursor": "NOT OK!"}]})
+    assert contract.is_valid({"children": [{"cursor": "ok"}]})
+    by_pointer = {
+        "type": "object",
+        "properties": {
+            "cursor": {"type": "string", "pattern": "^[a-z]+$"},
+            "other": {"$ref": "#/properties/cursor"},
+        },
+    }
+    contract = Contract(by_pointer)
+    assert contract.fast is None
+    assert not contract.is_valid({"other": "NOT OK!"})
