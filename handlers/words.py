@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from .base import APIError, APIHandler
 from .pagination import limit_offset, page_of
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: a JSON number a float cannot hold
+        raise ValueError(f"a number in a word's parts is out of range: {text[:40]}")
+    return value
 
 
 def word_json(row: Any) -> dict[str, Any]:
@@ -15,7 +23,8 @@ def word_json(row: Any) -> dict[str, Any]:
         "kanji": row["kanji"],
         "romaji": row["romaji"],
         "english": row["english"],
-        "parts": json.loads(row["parts"]),
+        # a number no float can hold is an error, never written as something else (orjson: null)
+        "parts": json.loads(row["parts"], parse_float=_finite),
         "correct_count": row["correct_count"],
         "wrong_count": row["wrong_count"],
     }

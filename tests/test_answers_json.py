@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from langportal.handlers.answers import encode_json
+from langportal.handlers.words import word_json
 
 UTC = dt.UTC
 
@@ -77,3 +78,24 @@ def test_the_same_bytes_as_the_json_module_for_an_answer_of_every_kind():
     }
     reference = json.dumps(page, ensure_ascii=False, separators=(",", ":")).encode()
     assert encode_json(page) == reference
+
+
+def test_a_number_in_a_words_parts_no_float_can_hold_is_an_error_not_null():
+    """orjson writes an infinity as null: a word's parts (jsonb, any JSON) are read with a check."""
+    row = {"id": 1, "kanji": "食べる", "romaji": "taberu", "english": "to eat", "correct_count": 0}
+    row["wrong_count"] = 0
+    assert json.loads(encode_json(word_json({**row, "parts": '[{"n": 0.5}, 1e-5, 7]'})))["parts"] == [
+        {"n": 0.5},
+        1e-5,
+        7,
+    ]
+    with pytest.raises(ValueError, match="out of range"):
+        word_json({**row, "parts": "[1e400]"})
+
+
+def test_dates_and_times_are_written_alike_by_both_encoders():
+    moment = dt.datetime(2026, 11, 27, 1, 2, 3, 4, tzinfo=UTC)
+    payload = {"day": moment.date(), "time": moment.time(), "at": moment}
+    expected = b'{"day":"2026-11-27","time":"01:02:03.000004","at":"2026-11-27T01:02:03.000004+00:00"}'
+    assert encode_json(payload) == expected
+    assert encode_json({**payload, "name": "\ud800"}) == expected[:-1] + b',"name":"\\ud800"}'  # json module
