@@ -472,6 +472,17 @@ async def test_a_reset_of_the_history_empties_the_stretch_counts(http_server_cli
     assert await db.count_sessions() == 0
 
 
+async def _a_minute_of_sessions(db: Db) -> list[int]:
+    """59 sessions, one a second over the last minute; the ids of the page 20 sessions long from 5
+    down, read by a plain OFFSET."""
+    now = dt.datetime.now(dt.UTC)
+    moments = [now - dt.timedelta(seconds=i) for i in range(1, 60)]
+    await db.pool.execute(
+        FIXTURE_SQL.insert_study_sessions_at, moments, [1] * len(moments), [2] * len(moments)
+    )
+    return [r["id"] for r in await db.pool.fetch(FIXTURE_SQL.session_page_by_offset, None, None, 5, 20)]
+
+
 async def test_a_deep_page_reads_its_counts_and_its_sessions_in_one_snapshot(
     db: Db, demo, direct_database_url
 ):
@@ -479,12 +490,7 @@ async def test_a_deep_page_reads_its_counts_and_its_sessions_in_one_snapshot(
     statement that calls it. Sessions committed while that statement runs are in neither its counts
     nor its page; a function that took a snapshot of its own would see their counts, not their
     rows, and start the page too far down."""
-    now = dt.datetime.now(dt.UTC)
-    moments = [now - dt.timedelta(seconds=i) for i in range(1, 60)]
-    await db.pool.execute(
-        FIXTURE_SQL.insert_study_sessions_at, moments, [1] * len(moments), [2] * len(moments)
-    )
-    expected = [r["id"] for r in await db.pool.fetch(FIXTURE_SQL.session_page_by_offset, None, None, 5, 20)]
+    expected = await _a_minute_of_sessions(db)
     queries = portaldb.load_queries()
     reader = await asyncpg.connect(direct_database_url)
     writer = await asyncpg.connect(direct_database_url)
@@ -497,7 +503,7 @@ async def test_a_deep_page_reads_its_counts_and_its_sessions_in_one_snapshot(
                 5,
                 "the deep page to wait for the stretch counts",
             )
-            newer = [now + dt.timedelta(seconds=1)] * 3
+            newer = [dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)] * 3  # newer than every one
             await writer.execute(FIXTURE_SQL.insert_study_sessions_at, newer, [1] * 3, [2] * 3)
         rows = await reading
         assert [r["id"] for r in rows] == expected
@@ -667,12 +673,7 @@ async def test_a_deep_page_read_before_a_reset_commits_still_finds_its_counts(
 ):
     """The reset empties the stretch counts with DELETE, not TRUNCATE: a reader whose snapshot
     was taken before the reset committed sees the sessions and their counts, both."""
-    now = dt.datetime.now(dt.UTC)
-    moments = [now - dt.timedelta(seconds=i) for i in range(1, 60)]
-    await db.pool.execute(
-        FIXTURE_SQL.insert_study_sessions_at, moments, [1] * len(moments), [2] * len(moments)
-    )
-    expected = [r["id"] for r in await db.pool.fetch(FIXTURE_SQL.session_page_by_offset, None, None, 5, 20)]
+    expected = await _a_minute_of_sessions(db)
     queries = portaldb.load_queries()
     reader = await asyncpg.connect(direct_database_url)
     try:
