@@ -322,6 +322,11 @@ class APIHandler(tornado.web.RequestHandler):
                 text = values[0].decode("utf-8")
             except UnicodeDecodeError:
                 raise APIError(400, f"the query parameter {name} is not valid UTF-8") from None
+            if _CONTROL.search(text):  # no parameter holds one; and a schema's "$" lets a final "\n" by
+                raise APIError(
+                    400,
+                    f"the query parameter {name} holds a control character (a newline, say); send it without",
+                )
             integer = properties.get(name, {}).get("type") == "integer"
             params[name] = int(text) if integer and _DIGITS.match(text) else text
         details = error_details(validator, params)
@@ -341,7 +346,8 @@ class NotFoundHandler(APIHandler):
         raise APIError(404, f"no endpoint at {self.request.path}; see the README for the API")
 
 
-_DIGITS = re.compile(r"^-?[0-9]{1,1000}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_DIGITS = re.compile(r"-?[0-9]{1,1000}\Z")  # \Z: "$" would let "1\n" through (re.match anchors the start)
 
 
 def _hashable(key: tuple[Any, ...]) -> bool:

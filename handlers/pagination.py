@@ -78,9 +78,14 @@ def decode_cursor(token: str) -> tuple[int, datetime.datetime, int]:
     page, session_id = int(match[1]), int(match[3])
     try:
         created_at = datetime.datetime.fromisoformat(match[2])
-    except ValueError:
+        if created_at.tzinfo is None:
+            raise _bad_cursor()
+        # in UTC, as the server writes them: a time near year 1 or 9999 whose offset takes it
+        # out of the range of a datetime is no cursor either (its encoding would fail later)
+        created_at = created_at.astimezone(datetime.UTC)
+    except (ValueError, OverflowError):
         raise _bad_cursor() from None
-    if page > MAX_INT32 or session_id > MAX_INT32 or created_at.tzinfo is None:
+    if page > MAX_INT32 or session_id > MAX_INT32:
         raise _bad_cursor()
     return page, created_at, session_id
 
@@ -117,7 +122,8 @@ def session_statement(
     newest session or at a cursor; ``<query>_deep`` (LIMIT, and how many sessions down the page
     starts) from :data:`DEEP_OFFSET` down on a list ``counted_by_stretch`` (migration 0008: the
     list of every session); else ``query`` (LIMIT and OFFSET). See sql/queries/study_sessions.sql."""
-    limit, offset, created_at, session_id = window
+    per_page, offset, created_at, session_id = window
+    limit = per_page + 1  # one session more than the page: whether a page follows (session_page_of)
     if offset == 0:
         return f"{query}_from", (limit, created_at, session_id)
     if counted_by_stretch and offset >= DEEP_OFFSET:
@@ -127,15 +133,15 @@ def session_statement(
 
 def session_page_of(rows: list[Any], params: dict[str, Any], item: Callable[[Any], Any]) -> dict[str, Any]:
     """:func:`page_of` plus ``next_cursor``: the token for the page after this one, or null when
-    this page is the last (not full, or its items end at ``total_items``)."""
-    answer = page_of(rows, params, item)
-    listed = [row for row in rows if row["id"] is not None]
-    pagination = answer["pagination"]
-    more = (
-        len(listed) == params["per_page"] and params["page"] * params["per_page"] < pagination["total_items"]
-    )
+    this page is the last. ``rows`` come from :func:`session_statement`, which asks for one
+    session more than the page: that one, when there is one, says a page follows (the session
+    after it may be older than any page number or total suggests, once sessions were added or
+    deleted since the cursor was given); it is not listed."""
+    per_page = params["per_page"]
+    answer = page_of(rows[:per_page], params, item)
+    listed = rows[:per_page] if len(rows) > per_page else []
     last = listed[-1] if listed else None
-    pagination["next_cursor"] = (
-        encode_cursor(params["page"] + 1, last["created_at"], last["id"]) if more and last else None
+    answer["pagination"]["next_cursor"] = (
+        encode_cursor(params["page"] + 1, last["created_at"], last["id"]) if last is not None else None
     )
     return answer

@@ -3,6 +3,9 @@ in range, and the same pagination object."""
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
+
 import asyncpg
 import pytest
 
@@ -129,6 +132,91 @@ async def test_cursor_keeps_its_place_when_sessions_are_added(http_server_client
     assert after.json["pagination"]["total_items"] == 4
     by_page = await call(http_server_client, "GET", "/api/study_sessions?per_page=2&page=2")
     assert [s["id"] for s in by_page.json["items"]] == [history.sessions[1], history.sessions[0]]
+
+
+async def _sessions_listed(client, history: History, db: Db, template: str, total: int) -> list[dict]:
+    """The list ``template``, made to hold exactly ``total`` sessions by adding older ones."""
+    held = (await call(client, "GET", url(template, history, "per_page=1"))).json["pagination"]["total_items"]
+    older = history.times[0] - dt.timedelta(days=1)
+    await db.pool.execute(
+        FIXTURE_SQL.insert_study_sessions_series, history.verbs, history.flashcards, total - held, older
+    )
+    everything = (await call(client, "GET", url(template, history, "per_page=500"))).json["items"]
+    assert len(everything) == total
+    return everything
+
+
+async def _walk(client, history: History, template: str, per_page: int, cursor: str) -> list[list[dict]]:
+    """The pages after ``cursor``, following each next_cursor to the end."""
+    pages = []
+    while cursor is not None:
+        reply = await call(client, "GET", url(template, history, f"per_page={per_page}&cursor={cursor}"))
+        assert reply.status == 200, reply.body
+        pages.append(reply.json["items"])
+        cursor = reply.json["pagination"]["next_cursor"]
+    return pages
+
+
+@pytest.mark.parametrize("template", SESSION_LISTS)
+async def test_the_last_page_after_a_cursor_has_none_when_sessions_were_added(
+    http_server_client, history: History, db: Db, template
+):
+    # 6 sessions, pages of 3: the page after the first one's cursor is the last, even though a
+    # session added meanwhile makes 7 (the page number and the total would say a third follows)
+    everything = await _sessions_listed(http_server_client, history, db, template, 6)
+    first = await call(http_server_client, "GET", url(template, history, "per_page=3"))
+    launched = await call(
+        http_server_client,
+        "POST",
+        "/api/study_sessions",
+        {"group_id": history.verbs, "study_activity_id": history.flashcards},
+    )
+    assert launched.status == 201
+    pages = await _walk(http_server_client, history, template, 3, first.json["pagination"]["next_cursor"])
+    assert pages == [everything[3:]]  # no empty page after it
+
+
+@pytest.mark.parametrize("template", SESSION_LISTS)
+async def test_a_cursor_leads_on_when_the_sessions_before_it_were_deleted(
+    http_server_client, history: History, db: Db, template
+):
+    # 9 sessions, pages of 3; the first page's sessions are deleted: the page after its cursor
+    # is then page 2 of a list of 6 (its number and the total would say it is the last), and the
+    # 3 sessions after it must still be reached
+    everything = await _sessions_listed(http_server_client, history, db, template, 9)
+    first = await call(http_server_client, "GET", url(template, history, "per_page=3"))
+    await db.pool.execute(FIXTURE_SQL.delete_study_sessions, [item["id"] for item in everything[:3]])
+    pages = await _walk(http_server_client, history, template, 3, first.json["pagination"]["next_cursor"])
+    assert pages == [everything[3:6], everything[6:]]
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        "0001-01-01T00:00:00+01:00",  # before year 1 in UTC
+        "9999-12-31T23:59:59-01:00",  # after year 9999 in UTC
+    ],
+)
+@pytest.mark.parametrize("template", SESSION_LISTS)
+async def test_a_cursor_whose_time_leaves_the_calendar_in_utc_is_422(
+    http_server_client, history: History, template, moment
+):
+    cursor = base64.urlsafe_b64encode(f"1~{moment}~1".encode()).decode().rstrip("=")
+    reply = await call(http_server_client, "GET", url(template, history, f"cursor={cursor}"))
+    assert reply.status == 422, reply.body
+    assert reply.json["error"].startswith("cursor is not a cursor this server gave")
+
+
+@pytest.mark.parametrize("query", ["page=1%0A", "per_page=2%0A", "cursor=abc%0A", "page=%001"])
+@pytest.mark.parametrize("template", SESSION_LISTS)
+async def test_a_control_character_in_a_parameter_is_400(
+    http_server_client, history: History, template, query
+):
+    # Python's "$" matches before a final newline: "1\n" was page 1, and "abc\n" passed the
+    # cursor's pattern
+    reply = await call(http_server_client, "GET", url(template, history, query))
+    assert reply.status == 400, reply.body
+    assert "holds a control character" in reply.json["error"]
 
 
 @pytest.mark.parametrize(

@@ -154,8 +154,9 @@ ORDER BY listed.created_at DESC, listed.id DESC;
 -- plans each once per connection (a generic plan, kept after five executions) instead of planning
 -- every call: planning was 0.6 ms of a 0.75 ms statement at 1M sessions, and a sixth of the
 -- database's CPU time under the mix of bench/list_endpoints.py (perf). The page is cut in two
--- steps: under a constant bound (500, the most per_page allows: schemas/session_page_query.json),
--- then by the page size, given as LIMIT (SELECT $n): a value no plan's estimate can see, custom or
+-- steps: under a constant bound (501: the most per_page allows, schemas/session_page_query.json,
+-- and one more, which handlers/pagination.py asks for to know whether a page follows), then by
+-- the page size, given as LIMIT (SELECT $n): a value no plan's estimate can see, custom or
 -- generic, so the page size no longer makes a custom plan look cheaper than the generic one (with
 -- a plain LIMIT $n a custom plan for a page of 10 did, and PostgreSQL kept planning every call).
 -- The cursor and the group or activity id still reach the custom plans' estimates; the generic
@@ -173,7 +174,7 @@ WITH page AS (
         FROM study_sessions AS s
         WHERE (s.created_at, s.id) < ($2::timestamptz, $3::integer)
         ORDER BY s.created_at DESC, s.id DESC
-        LIMIT 500
+        LIMIT 501
     ) AS newest
     ORDER BY newest.created_at DESC, newest.id DESC
     LIMIT (SELECT $1::integer)
@@ -197,7 +198,7 @@ WITH page AS (
         FROM study_sessions AS s
         WHERE s.group_id = $1 AND (s.created_at, s.id) < ($3::timestamptz, $4::integer)
         ORDER BY s.created_at DESC, s.id DESC
-        LIMIT 500
+        LIMIT 501
     ) AS newest
     ORDER BY newest.created_at DESC, newest.id DESC
     LIMIT (SELECT $2::integer)
@@ -227,7 +228,7 @@ WITH page AS (
         FROM study_sessions AS s
         WHERE s.study_activity_id = $1 AND (s.created_at, s.id) < ($3::timestamptz, $4::integer)
         ORDER BY s.created_at DESC, s.id DESC
-        LIMIT 500
+        LIMIT 501
     ) AS newest
     ORDER BY newest.created_at DESC, newest.id DESC
     LIMIT (SELECT $2::integer)

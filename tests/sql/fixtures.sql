@@ -229,6 +229,9 @@ GROUP BY s.id ORDER BY s.id;
 -- name: delete_word
 DELETE FROM words WHERE id = $1;
 
+-- name: delete_study_sessions
+DELETE FROM study_sessions WHERE id = ANY($1::int[]);
+
 -- name: delete_study_sessions_before
 DELETE FROM study_sessions WHERE created_at < $1;
 
