@@ -111,6 +111,15 @@ def statement_timeouts(statement_timeout: float) -> dict[str, str]:
     }
 
 
+# Just-in-time compilation of a statement whose plan is estimated dear: a list statement with a
+# branch PostgreSQL will skip at run time (a deep page read from the other end), or an OFFSET of a
+# million sessions, crossed jit_above_cost and paid 6-20 ms of LLVM compiling a call for queries
+# that run in a millisecond or less. This service runs only such short statements: JIT off, on
+# every connection (directly a startup parameter; through a transaction pooler the role's
+# default, set with the timeouts by the migration step).
+NO_JIT = {"jit": "off"}
+
+
 def connect_options(pooler: str) -> dict[str, Any]:
     """What :func:`asyncpg.connect` / :func:`asyncpg.create_pool` need for ``pooler``.
 
@@ -143,13 +152,15 @@ async def create_pool(
     A statement that runs longer than ``statement_timeout`` is cancelled by the server itself
     (``statement_timeout``) and, should the server not answer, by asyncpg (``command_timeout``),
     so a stuck query can never hold a connection forever. Directly (``pooler="none"``) the
-    server's timeouts are startup parameters of each connection and statements are prepared once
-    per connection; through a transaction pooler they are the role's defaults in the database
-    (set by the migration step), and each statement is prepared unnamed on every call.
+    server's timeouts (and JIT off, :data:`NO_JIT`) are startup parameters of each connection and
+    statements are prepared once per connection; through a transaction pooler they are the role's
+    defaults in the database (set by the migration step), and each statement is prepared unnamed
+    on every call.
     """
     server_settings = {"application_name": "langportal"}
     if pooler == "none":
         server_settings.update(statement_timeouts(statement_timeout))
+        server_settings.update(NO_JIT)
     return await asyncpg.create_pool(
         dsn,
         min_size=min_size,

@@ -226,3 +226,15 @@ async def test_a_stuck_statement_cannot_hold_a_connection(direct_database_url):
         assert await pool.fetchval(FIXTURE_SQL.sleep_seconds, 0) is None  # the connection still works
     finally:
         await pool.close()
+
+
+async def test_pooled_connections_compile_nothing_just_in_time(direct_database_url):
+    """JIT is off on every pooled connection (portaldb/pool.py NO_JIT): compiling a deep page's
+    plan cost more than running it. (Through a transaction pooler: tests/test_pooler.py.)"""
+    pool = await portaldb.create_pool(
+        direct_database_url, min_size=1, max_size=1, connect_timeout=5, statement_timeout=5
+    )
+    try:
+        assert await pool.fetchval(FIXTURE_SQL.server_setting, "jit") == "off"
+    finally:
+        await pool.close()

@@ -107,6 +107,8 @@ async def test_the_database_cancels_a_stuck_statement_through_the_pooler(bouncer
             *(pool.fetchval(FIXTURE_SQL.current_statement_timeout) for _ in range(6))
         )
         assert set(timeouts) == {"300ms"}
+        jit = await asyncio.gather(*(pool.fetchval(FIXTURE_SQL.server_setting, "jit") for _ in range(6)))
+        assert set(jit) == {"off"}  # the role's default too (portaldb/pool.py NO_JIT)
         started = time.monotonic()
         with pytest.raises(asyncpg.QueryCanceledError, match="statement timeout"):
             await pool.fetchval(FIXTURE_SQL.sleep_seconds, 5)

@@ -29,7 +29,8 @@ SELECT a.pid, coalesce(nullif(a.application_name, ''), 'no application_name') AS
 -- pooler does not keep), so they become the defaults of this role in this database, which the
 -- server applies to every server connection the pooler opens from now on; and to this server
 -- connection (opened before) for the rest of its life. $1 statement_timeout, $2
--- idle_in_transaction_session_timeout, both in milliseconds.
+-- idle_in_transaction_session_timeout, both in milliseconds. apply_role_timeouts also turns JIT
+-- off for the role, as direct connections do at start (portaldb/pool.py NO_JIT says why).
 SELECT set_config('langportal.statement_timeout', $1, true),
        set_config('langportal.idle_in_transaction_session_timeout', $2, true);
 
@@ -41,6 +42,8 @@ BEGIN
     EXECUTE format('ALTER ROLE %I IN DATABASE %I SET idle_in_transaction_session_timeout = %L',
                    current_user, current_database(),
                    current_setting('langportal.idle_in_transaction_session_timeout'));
+    EXECUTE format('ALTER ROLE %I IN DATABASE %I SET jit = off', current_user, current_database());
+    PERFORM set_config('jit', 'off', false);
     PERFORM set_config('statement_timeout', current_setting('langportal.statement_timeout'), false);
     PERFORM set_config('idle_in_transaction_session_timeout',
                        current_setting('langportal.idle_in_transaction_session_timeout'), false);
