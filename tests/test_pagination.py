@@ -342,3 +342,54 @@ async def test_the_lists_from_the_newest_are_planned_once_per_connection(
     finally:
         await conn.close()
     assert plans["generic_plans"] == 3, dict(plans)
+
+
+# -- pages by number of one group's or activity's sessions, read from the nearer end ----------------
+
+GROUP_AND_ACTIVITY = [
+    ("/api/groups/{verbs}/study_sessions", "list_group_study_sessions", "verbs"),
+    ("/api/study_activities/{flashcards}/study_sessions", "list_activity_study_sessions", "flashcards"),
+]
+
+
+@pytest.mark.parametrize("per_page", [1, 2, 3, 4])
+@pytest.mark.parametrize(("template", "statement", "key"), GROUP_AND_ACTIVITY)
+async def test_every_page_by_number_from_either_end_is_its_slice_of_the_list(
+    http_server_client, history: History, db: Db, template, statement, key, per_page
+):
+    # 11 sessions, 4 of them started at one moment (ties, ordered by id): the pages of the older
+    # half are read oldest first and turned round; each must be exactly its slice
+    older = history.times[0] - dt.timedelta(days=2)
+    await db.pool.execute(
+        FIXTURE_SQL.insert_study_sessions_at, [older] * 4, [history.verbs] * 4, [history.flashcards] * 4
+    )
+    everything = await _sessions_listed(http_server_client, history, db, template, 11)
+    for page in range(1, 11 // per_page + 3):
+        reply = await call(
+            http_server_client, "GET", url(template, history, f"page={page}&per_page={per_page}")
+        )
+        assert reply.status == 200, reply.body
+        start = (page - 1) * per_page
+        assert reply.json["items"] == everything[start : start + per_page], (page, per_page)
+        assert reply.json["pagination"]["total_items"] == 11
+
+
+@pytest.mark.parametrize(("template", "statement", "key"), GROUP_AND_ACTIVITY)
+async def test_the_last_page_by_number_reads_from_the_oldest_end(
+    history: History, db: Db, template, statement, key
+):
+    # 3,000 sessions: the last page of 5 reads about 5 index entries, not the 2,995 before it
+    await db.pool.execute(
+        FIXTURE_SQL.insert_study_sessions_series, history.verbs, history.flashcards, 3000, history.times[-1]
+    )
+    await db.pool.execute(FIXTURE_SQL.analyze_study_sessions)
+    text = getattr(portaldb.load_queries(), statement)
+    async with db.pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(text, getattr(history, key), 5, 5 * 40)
+        near_the_top = await conn.fetchval(FIXTURE_SQL.session_index_entries_read)
+        total = rows[0]["total_items"]
+        rows = await conn.fetch(text, getattr(history, key), 5, total - 5)
+        read = await conn.fetchval(FIXTURE_SQL.session_index_entries_read) - near_the_top
+    assert len(rows) == 5
+    assert near_the_top >= 200  # page 41 from the newest end: the 200 sessions before it, skipped
+    assert read <= 20, read

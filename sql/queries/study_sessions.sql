@@ -57,8 +57,14 @@ SELECT * FROM study_session_details WHERE id = $1;
 -- counts of sessions per stretch of time (migration 0008), as the end of one second and the few
 -- sessions of that second to skip, and the page is an index range scan from there, at about the
 -- same cost at any depth (half a millisecond to find the start: dearer than a short OFFSET,
--- cheaper than a long one). The lists of one group or activity always use OFFSET (migration 0008
--- says why). A page after a cursor, and the first page, are the *_from statements further down.
+-- cheaper than a long one). The lists of one group or activity use OFFSET (migration 0008 says
+-- why), but from whichever end of the list is nearer: a page in the older half is read along the
+-- same index backwards, oldest first, skipping the sessions after it (their number is the total
+-- minus the page's end, both exact: the counters are kept in the same transactions as the
+-- sessions, so one snapshot sees both alike). PostgreSQL runs only the branch whose one-time
+-- filter holds. The last page costs what the first does; the middle of the list is the dearest,
+-- half the list skipped. A page after a cursor, and the first page, are the *_from statements
+-- further down.
 
 -- name: list_study_sessions
 -- Every session, newest first. $1 LIMIT, $2 OFFSET.
@@ -99,21 +105,35 @@ ORDER BY listed.created_at DESC, listed.id DESC;
 
 -- name: list_group_study_sessions
 -- The sessions of group $1, newest first; found is false when there is no such group.
--- $2 LIMIT, $3 OFFSET.
-WITH page AS (
-    SELECT s.id
-    FROM study_sessions AS s
-    WHERE s.group_id = $1
-    ORDER BY s.created_at DESC, s.id DESC
-    LIMIT $2 OFFSET $3
+-- $2 LIMIT, $3 OFFSET: from the newest end, or from the oldest when the page lies in the older
+-- half (see above).
+WITH total AS (
+    SELECT coalesce(sum(sessions), 0)::bigint AS items FROM session_counts_by_group WHERE group_id = $1
+), page AS (
+    SELECT either.id
+    FROM (
+        (
+            SELECT s.id
+            FROM study_sessions AS s
+            WHERE s.group_id = $1 AND $3 <= (SELECT items FROM total) / 2
+            ORDER BY s.created_at DESC, s.id DESC
+            LIMIT $2 OFFSET $3
+        )
+        UNION ALL
+        (
+            SELECT s.id
+            FROM study_sessions AS s
+            WHERE s.group_id = $1 AND $3 > (SELECT items FROM total) / 2
+            ORDER BY s.created_at, s.id
+            LIMIT least($2, greatest((SELECT items FROM total) - $3, 0))
+            OFFSET greatest((SELECT items FROM total) - $3 - $2, 0)
+        )
+    ) AS either
+    LIMIT $2  -- what either branch gives; it tells the planner how few rows to join below
 )
 SELECT totals.found, totals.total_items, listed.*
 FROM (
-    SELECT
-        EXISTS (SELECT FROM groups WHERE id = $1) AS found,
-        (
-            SELECT coalesce(sum(sessions), 0)::bigint FROM session_counts_by_group WHERE group_id = $1
-        ) AS total_items
+    SELECT EXISTS (SELECT FROM groups WHERE id = $1) AS found, (SELECT items FROM total) AS total_items
 ) AS totals
 LEFT JOIN (
     SELECT details.*
@@ -124,23 +144,37 @@ ORDER BY listed.created_at DESC, listed.id DESC;
 
 -- name: list_activity_study_sessions
 -- The sessions of study activity $1, newest first; found is false when there is no such
--- activity. $2 LIMIT, $3 OFFSET.
-WITH page AS (
-    SELECT s.id
-    FROM study_sessions AS s
-    WHERE s.study_activity_id = $1
-    ORDER BY s.created_at DESC, s.id DESC
-    LIMIT $2 OFFSET $3
+-- activity. $2 LIMIT, $3 OFFSET: from the newest end, or from the oldest when the page lies in
+-- the older half (see above).
+WITH total AS (
+    SELECT coalesce(sum(sessions), 0)::bigint AS items FROM session_counts_by_activity WHERE study_activity_id = $1
+), page AS (
+    SELECT either.id
+    FROM (
+        (
+            SELECT s.id
+            FROM study_sessions AS s
+            WHERE s.study_activity_id = $1 AND $3 <= (SELECT items FROM total) / 2
+            ORDER BY s.created_at DESC, s.id DESC
+            LIMIT $2 OFFSET $3
+        )
+        UNION ALL
+        (
+            SELECT s.id
+            FROM study_sessions AS s
+            WHERE s.study_activity_id = $1 AND $3 > (SELECT items FROM total) / 2
+            ORDER BY s.created_at, s.id
+            LIMIT least($2, greatest((SELECT items FROM total) - $3, 0))
+            OFFSET greatest((SELECT items FROM total) - $3 - $2, 0)
+        )
+    ) AS either
+    LIMIT $2  -- what either branch gives; it tells the planner how few rows to join below
 )
 SELECT totals.found, totals.total_items, listed.*
 FROM (
     SELECT
         EXISTS (SELECT FROM study_activities WHERE id = $1) AS found,
-        (
-            SELECT coalesce(sum(sessions), 0)::bigint
-            FROM session_counts_by_activity
-            WHERE study_activity_id = $1
-        ) AS total_items
+        (SELECT items FROM total) AS total_items
 ) AS totals
 LEFT JOIN (
     SELECT details.*

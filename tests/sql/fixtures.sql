@@ -420,3 +420,10 @@ WHERE wait_event_type = 'Lock' AND query LIKE '%FROM session_stretches_folded FO
 -- Backends waiting for a lock on the table named $1 (a relation lock, not a row's).
 SELECT count(*) FROM pg_locks
 WHERE locktype = 'relation' AND relation = $1::regclass AND NOT granted AND pid <> pg_backend_pid();
+
+-- name: session_index_entries_read
+-- Index entries this transaction's scans have read from the indexes of study_sessions so far,
+-- whichever the plans chose (statistics of the current transaction, counted as it runs).
+SELECT sum(pg_stat_get_xact_tuples_returned(indexrelid))::bigint
+FROM pg_index
+WHERE indrelid = 'study_sessions'::regclass;
