@@ -90,6 +90,15 @@ class APIHandler(tornado.web.RequestHandler):
             self._counted = False
             self.application.request_finished()
 
+    def on_connection_close(self) -> None:
+        waiting_for_body = not self.request._body_future.done()
+        super().on_connection_close()
+        if waiting_for_body:
+            # the client left before its body was in (or the HTTP layer refused the body): Tornado
+            # then runs neither the method nor finish(), so the request stops counting here, or
+            # every graceful stop would wait its whole grace period for it
+            self.on_finish()
+
     def data_received(self, chunk: bytes) -> None:
         self._body.add(chunk)
 

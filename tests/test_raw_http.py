@@ -91,6 +91,30 @@ async def test_content_length_longer_than_the_body_times_out(port, db: Db, catal
     await still_serving(port)
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        request(VALID[:10], length=len(VALID)),  # the client leaves in the middle of its body
+        request(b"x" * 1000, length=10 * 1024 * 1024 * 1024),  # refused unread by the HTTP layer
+    ],
+)
+async def test_a_request_whose_body_never_came_stops_counting(io_loop, pool, db: Db, catalog: Catalog, data):
+    # in flight until answered: a graceful stop waits for the requests in flight, so one that
+    # would never end held every stop for its whole grace period (and /metrics counted it)
+    app = make_app(pool)
+    [sock] = tornado.netutil.bind_sockets(0, "127.0.0.1")
+    server = make_http_server(app, idle_timeout=1, body_timeout=1)
+    server.add_sockets([sock])
+    try:
+        await exchange(sock.getsockname()[1], data, close_write=True)
+        await wait_until(lambda: app.in_flight == 0, 3, "the request to stop counting")
+        await still_serving(sock.getsockname()[1])
+        assert app.in_flight == 0
+    finally:
+        server.stop()
+        await server.close_all_connections()
+
+
 async def test_content_length_shorter_than_the_body(port, db: Db, catalog: Catalog):
     response = await exchange(port, request(VALID, length=5))
     assert status_of(response) == 400
