@@ -45,7 +45,9 @@ class APIError(tornado.web.HTTPError):
         self.message = message
         self.details = details
         self.headers = headers or {}
-        self.reason: str | None = None  # of a 503: why (metrics: portal_unavailable_total)
+        # of a 503: why (metrics: portal_unavailable_total); not "reason", which tornado's HTTPError
+        # writes in the status line
+        self.unavailable_reason: str | None = None
 
 
 class _Encoder(json.JSONEncoder):

@@ -189,7 +189,7 @@ class APIHandler(tornado.web.RequestHandler):
             metrics.database_error(exc)
         retry_after = str(self.application.config.retry_after)
         error = APIError(503, fault.message, headers={"Retry-After": retry_after})
-        error.reason = reason
+        error.unavailable_reason = reason
         return error
 
     async def fetchrow_batched(self, query: str, *args: Any) -> Any:
@@ -250,8 +250,8 @@ class APIHandler(tornado.web.RequestHandler):
         try:
             return await asyncio.shield(joined)
         except APIError as exc:
-            if exc.reason and (metrics := self.application.metrics) is not None:
-                metrics.unavailable(exc.reason)  # the read it joined got no connection in time
+            if exc.unavailable_reason and (metrics := self.application.metrics) is not None:
+                metrics.unavailable(exc.unavailable_reason)  # the read it joined got no connection in time
             raise
         except Exception as exc:
             if (fault := classify(exc)) is None:

@@ -55,6 +55,7 @@ class Reply:
     status: int
     headers: Any
     body: bytes
+    reason: str = ""  # the status line's phrase
 
     @property
     def json(self) -> Any:
@@ -82,7 +83,7 @@ async def send(client: Any, method: str, path: str, body: Any = None, **kwargs: 
         allow_nonstandard_methods=True,
         **kwargs,
     )
-    return Reply(response.code, response.headers, response.body or b"")
+    return Reply(response.code, response.headers, response.body or b"", response.reason)
 
 
 @dataclass

@@ -115,6 +115,7 @@ async def test_a_closing_pool_is_a_503(http_server_client, one_connection):
     reply = await send(http_server_client, "GET", "/api/test/faults/out_of_range_argument")
     assert reply.status == 503
     assert reply.headers["Retry-After"] == "7"
+    assert reply.reason == "Service Unavailable"  # not the metrics' label ("database_unavailable")
 
 
 @pytest.mark.parametrize(
