@@ -60,13 +60,16 @@ from langportal.portaldb.queries import Queries, parse  # noqa: E402
 
 LOAD_SQL = Queries(parse((Path(__file__).parent / "load.sql").read_text(encoding="utf-8"), "load.sql"))
 
-# {gid}, {aid}, {sid} and {wid} are filled with ids that exist in the loaded history.
+# {gid}, {aid}, {sid} and {wid} are filled with ids that exist in the loaded history; {gid_middle_page}
+# and {gid_last_page} with the middle and last pages of 5 of group {gid}'s sessions (bench_ids).
 ENDPOINTS = [
     "/api/study_sessions?per_page=5",
     "/api/study_sessions?per_page=10",
     "/api/study_sessions?page=50",
     "/api/study_sessions?page=1000&per_page=100",
     "/api/groups/{gid}/study_sessions?per_page=5",
+    "/api/groups/{gid}/study_sessions?page={gid_middle_page}&per_page=5",
+    "/api/groups/{gid}/study_sessions?page={gid_last_page}&per_page=5",
     "/api/study_activities/{aid}/study_sessions?per_page=5",
     "/api/study_sessions/{sid}",
     "/api/study_sessions/{sid}/words",

@@ -35,8 +35,12 @@ SELECT
 
 -- name: bench_ids
 -- Ids the measured URLs and the wrk scripts use: the first group, activity and word, the newest
--- session that has reviews, the catalogue's sizes (its ids are 1..n after restore_demo) and the
--- range of session ids reviews may name.
+-- session that has reviews, the catalogue's sizes (its ids are 1..n after restore_demo), the
+-- range of session ids reviews may name, and the middle and last pages of 5 of the first group's
+-- session list.
+WITH first_group AS (
+    SELECT count(*) AS sessions FROM study_sessions WHERE group_id = (SELECT min(id) FROM groups)
+)
 SELECT
     (SELECT min(id) FROM groups) AS gid,
     (SELECT min(id) FROM study_activities) AS aid,
@@ -46,7 +50,9 @@ SELECT
     (SELECT count(*) FROM study_activities)::int AS activities,
     (SELECT count(*) FROM words)::int AS words,
     (SELECT min(id) FROM study_sessions) AS first_session,
-    (SELECT max(id) FROM study_sessions) AS last_session;
+    (SELECT max(id) FROM study_sessions) AS last_session,
+    (SELECT greatest(sessions / 10, 1) FROM first_group)::int AS gid_middle_page,
+    (SELECT greatest((sessions + 4) / 5, 1) FROM first_group)::int AS gid_last_page;
 
 -- name: settle_written
 -- Before each wrk run: the rows the run before added get their visibility-map bits and statistics
