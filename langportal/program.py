@@ -77,7 +77,8 @@ def _serve_on(config: Config, dsn: str, where: str, sockets: list[Any], *, seed_
     if stop_flag.requested:
         return
     processes = f", {config.processes} processes" if config.processes > 1 else ""
-    ready = f"listening on http://{config.host}:{config.port} (database: {where}{processes})"
+    host = f"[{config.host}]" if ":" in config.host else config.host  # an IPv6 address, as a URL writes it
+    ready = f"listening on http://{host}:{config.port} (database: {where}{processes})"
     if config.processes == 1:
         log.info("%s", ready)
         run_loop(serve(config, dsn, sockets))

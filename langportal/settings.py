@@ -89,7 +89,10 @@ def _home_from_passwd() -> str | None:
 # -- parsing one value --------------------------------------------------------------------------
 
 
-def _positive(kind: type, name: str) -> Any:
+def _positive(kind: type, name: str, most: float) -> Any:
+    """A number greater than 0 and at most ``most`` (which also keeps out inf, and values the
+    database or the clock cannot hold: a statement timeout past PostgreSQL's 24 days, say)."""
+
     def parse(text: str) -> Any:
         try:
             value = kind(text)
@@ -97,9 +100,26 @@ def _positive(kind: type, name: str) -> Any:
             raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
         if not value > 0:
             raise argparse.ArgumentTypeError(f"{name} must be greater than 0, got {text!r}")
+        if not value <= most:
+            raise argparse.ArgumentTypeError(f"{name} must be at most {most:,g}, got {text!r}")
         return value
 
     return parse
+
+
+def _not_empty(what: str, hint: str) -> Any:
+    def parse(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"{what} must not be empty; {hint}")
+        return text
+
+    return parse
+
+
+def _data_folder(text: str) -> Path:
+    if not text.strip():  # Path("") is the current folder, which the database would take over
+        raise argparse.ArgumentTypeError("the data folder must not be empty; name a folder, e.g. ./data")
+    return Path(text)
 
 
 def _port(text: str) -> int:
@@ -185,6 +205,7 @@ def parse_args(
     )
     parser.add_argument(
         "--host",
+        type=_not_empty("the host", "give an address, e.g. 127.0.0.1, or 0.0.0.0 for every address"),
         default=setting("HOST", "127.0.0.1"),
         help="address to listen on (HOST; default 127.0.0.1: this machine only)",
     )
@@ -199,7 +220,7 @@ def parse_args(
     )
     parser.add_argument(
         "--data-dir",
-        type=Path,
+        type=_data_folder,
         default=env.get("DATA_DIR") or None,
         help=f"folder of the embedded database, created if missing (DATA_DIR; {data_help})",
     )
@@ -219,32 +240,32 @@ def parse_args(
     )
     parser.add_argument(
         "--pool-size",
-        type=_positive(int, "the pool size"),
+        type=_positive(int, "the pool size", 10_000),
         default=setting("POOL_SIZE", "10"),
         help="most database connections each server process opens (POOL_SIZE; default 10)",
     )
     parser.add_argument(
         "--pool-timeout",
-        type=_positive(float, "the pool timeout"),
+        type=_positive(float, "the pool timeout", 3600),
         default=setting("POOL_TIMEOUT", "5"),
         help="seconds a request waits for a free database connection before it is answered 503 "
         "(POOL_TIMEOUT; default 5)",
     )
     parser.add_argument(
         "--statement-timeout",
-        type=_positive(float, "the statement timeout"),
+        type=_positive(float, "the statement timeout", 86_400),
         default=setting("STATEMENT_TIMEOUT", "5"),
         help="seconds before a statement is cancelled (STATEMENT_TIMEOUT; default 5)",
     )
     parser.add_argument(
         "--shutdown-grace",
-        type=_positive(float, "the shutdown grace"),
+        type=_positive(float, "the shutdown grace", 86_400),
         default=setting("SHUTDOWN_GRACE", "10"),
         help="seconds in-flight requests get to finish on SIGTERM/SIGINT (SHUTDOWN_GRACE; default 10)",
     )
     parser.add_argument(
         "--processes",
-        type=_positive(int, "the number of processes"),
+        type=_positive(int, "the number of processes", 1024),
         default=setting("PROCESSES", "1"),
         help="server processes sharing the port, each with its own pool of --pool-size connections; "
         "use the number of cores to use them all (PROCESSES; default 1)",
@@ -260,7 +281,7 @@ def parse_args(
     )
     parser.add_argument(
         "--instances",
-        type=_positive(int, "the number of instances"),
+        type=_positive(int, "the number of instances", 100_000),
         default=setting("INSTANCES", "1"),
         help="instances of this program (on other machines, say) sharing the database directly, "
         "for the start-up check that instances x --processes x --pool-size connections fit the "
@@ -275,7 +296,7 @@ def parse_args(
     )
     parser.add_argument(
         "--idempotency-hours",
-        type=_positive(float, "the idempotency key lifetime"),
+        type=_positive(float, "the idempotency key lifetime", 87_600),
         default=setting("IDEMPOTENCY_HOURS", "24"),
         help="hours an Idempotency-Key and its answer are kept for retries (IDEMPOTENCY_HOURS; default 24)",
     )

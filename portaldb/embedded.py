@@ -62,6 +62,10 @@ def _bin_dir() -> Path:
     return bin_dir
 
 
+# What a data folder of the embedded database holds (lost+found: a file system's own folder).
+_OWN_ENTRIES = frozenset({"pgdata", "postgres.log", "server.lock", "lost+found"})
+
+
 class EmbeddedPostgres:
     """One PostgreSQL cluster in ``data_dir``, started and stopped by this process.
 
@@ -301,6 +305,20 @@ class EmbeddedPostgres:
         if self._uid is not None:
             os.chown(path, self._uid, self._gid, follow_symlinks=False)
 
+    def _refuse_to_take_over(self, folder: Path) -> None:
+        """Run as root, the server gives the data folder to the database's own account: never a
+        folder that holds anything but the database's own files (a checkout, a home folder)."""
+        if self._uid is None or folder.stat().st_uid == self._uid:
+            return  # nothing to take over: not root, or the folder is the account's already
+        others = sorted(set(os.listdir(folder)) - _OWN_ENTRIES)
+        if others:
+            shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+            raise EmbeddedPostgresError(
+                f"{folder} already holds other files ({shown}); the embedded PostgreSQL runs as the "
+                f"user {SERVICE_USER!r} and would take the folder over: pass a --data-dir that is "
+                "new or empty"
+            )
+
     def _prepare_dirs(self) -> None:
         created = []
         try:
@@ -308,6 +326,8 @@ class EmbeddedPostgres:
                 if not folder.is_dir():
                     folder.mkdir(mode=0o700, parents=True)
                     created.append(folder)
+                elif folder == self.data_dir:
+                    self._refuse_to_take_over(folder)
                 self._chown(folder)
         except OSError as exc:
             raise EmbeddedPostgresError(

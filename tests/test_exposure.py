@@ -9,7 +9,9 @@ import stat
 from pathlib import Path
 
 import asyncpg
+import pytest
 
+from langportal import portaldb
 from langportal.settings import parse_args
 
 from .helpers import FIXTURE_SQL, Db, send
@@ -51,6 +53,22 @@ def test_the_embedded_database_runs_as_an_unprivileged_account(own_database):
     assert owner != 0
     if os.geteuid() != 0:
         assert owner == os.geteuid()
+
+
+def test_a_folder_holding_other_files_is_not_taken_over(data_dir):
+    """Run as root, the embedded database gives its folder to its own account: a --data-dir that
+    already holds other files (a checkout, a home folder) is refused, its owner left as it was."""
+    if os.geteuid() != 0:
+        pytest.skip("only a server run as root gives its data folder to another account")
+    (data_dir / "notes.txt").write_text("mine")
+    owner = data_dir.stat().st_uid
+    with pytest.raises(portaldb.EmbeddedPostgresError, match=r"already holds other files \(notes.txt\)"):
+        portaldb.EmbeddedPostgres(data_dir).start()
+    assert data_dir.stat().st_uid == owner
+    assert sorted(p.name for p in data_dir.iterdir()) == ["notes.txt"]
+    (data_dir / "notes.txt").unlink()  # empty: the database may have it
+    with portaldb.EmbeddedPostgres(data_dir) as database:
+        assert database.data_dir.stat().st_uid != owner
 
 
 SQL_WORDS = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|TRUNCATE|CREATE|DROP|ALTER)\b")

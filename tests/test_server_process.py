@@ -107,6 +107,12 @@ def test_two_servers_cannot_share_a_data_dir(data_dir):
         (["--pool-size", "0"], "the pool size must be greater than 0"),
         (["--data-dir", "{server}"], "cannot use"),  # a file, not a folder
         (["--data-dir", "/proc/no-such-folder"], "pass a --data-dir that is a folder you can write to"),
+        (["--data-dir", ""], "the data folder must not be empty"),  # not the current folder
+        (["--host", ""], "the host must not be empty"),  # not every address
+        (["--statement-timeout", "inf"], "the statement timeout must be at most 86,400, got 'inf'"),
+        (["--statement-timeout", "3000000"], "the statement timeout must be at most 86,400"),
+        (["--idempotency-hours", "1e300"], "the idempotency key lifetime must be at most 87,600"),
+        (["--processes", "100000"], "the number of processes must be at most 1,024"),
     ],
 )
 def test_bad_settings_fail_with_one_clear_line(spawn, args, message, unused_port):
