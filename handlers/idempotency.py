@@ -30,9 +30,14 @@ CLAIM_ATTEMPTS = 3
 
 def idempotency_key(request: httputil.HTTPServerRequest) -> str | None:
     """The request's ``Idempotency-Key`` header, or None; 400 when it is malformed."""
-    key = request.headers.get("Idempotency-Key")
-    if key is None:
+    keys = request.headers.get_list("Idempotency-Key")
+    if not keys:
         return None
+    if len(keys) > 1:  # headers.get() would join them into one key, "a,b"
+        raise APIError(
+            400, f"the Idempotency-Key header appears {len(keys)} times; send one key per request"
+        )
+    key = keys[0]
     if not _KEY.match(key):
         raise APIError(
             400,

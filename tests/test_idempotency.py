@@ -10,6 +10,7 @@ import uuid
 import asyncpg
 import pytest
 import tornado.httpclient
+import tornado.httputil
 
 from langportal.handlers import idempotency, make_app
 from langportal.portaldb import idempotency as stored_keys
@@ -141,6 +142,25 @@ async def test_malformed_keys(http_server_client, db: Db, catalog: Catalog, key)
     )
     assert reply.status == 400
     assert "Idempotency-Key" in reply.json["error"]
+    assert await db.count_sessions() == 0
+
+
+async def test_two_keys_in_one_request_are_400(http_server_client, db: Db, catalog: Catalog):
+    # joined, they were one key "b1,b2", which a later request with that very key replayed
+    headers = tornado.httputil.HTTPHeaders({"Content-Type": "application/json"})
+    headers.add("Idempotency-Key", "b1")
+    headers.add("Idempotency-Key", "b2")
+    response = await http_server_client.fetch(
+        PATH,
+        method="POST",
+        body=json.dumps({"group_id": 1, "study_activity_id": 1}),
+        headers=headers,
+        raise_error=False,
+    )
+    assert response.code == 400
+    assert json.loads(response.body)["error"] == (
+        "the Idempotency-Key header appears 2 times; send one key per request"
+    )
     assert await db.count_sessions() == 0
 
 
