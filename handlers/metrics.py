@@ -267,6 +267,8 @@ def metrics_application(portal: PortalApplication) -> tornado.web.Application:
 
 
 class _NotHere(tornado.web.RequestHandler):
+    set_default_headers = MetricsHandler.set_default_headers  # no Server banner, nosniff
+
     def prepare(self) -> None:
         self.set_status(404)
         self.set_header("Content-Type", "application/json; charset=utf-8")

@@ -198,6 +198,9 @@ def test_metrics_on_their_own_port_are_not_on_the_api_port(data_dir: Path, unuse
         elsewhere = asyncio.run(fetch(metrics_port, "/api/groups"))
         assert elsewhere.code == 404
         assert b"serves /metrics only" in elsewhere.body
+        for answer in (scraped, elsewhere):  # the secure defaults of the API port (test_exposure.py)
+            assert "Server" not in answer.headers
+            assert answer.headers["X-Content-Type-Options"] == "nosniff"
         server.process.send_signal(signal.SIGTERM)
         code, log = server.finish()
         assert code == 0, log
