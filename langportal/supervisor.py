@@ -120,6 +120,11 @@ class Supervisor:
             self.stopping = True
             self.deadline = time.monotonic() + self.config.shutdown_grace + 3 * CLOSE_TIMEOUT
             self._signal_all(signal.SIGTERM)
+            # No server process is started from now on, and each one closes its copy of the
+            # listening sockets as it starts stopping: this one's copy would keep them open, so new
+            # connections would be accepted by the kernel, never served, then reset at exit.
+            for sock in self.sockets:
+                sock.close()
 
     def _take_stop_signals(self) -> None:
         while (info := signal.sigtimedwait(STOP_SIGNALS, 0)) is not None:

@@ -6,6 +6,8 @@ import json
 import os
 import re
 import signal
+import socket
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -148,6 +150,43 @@ def _children(pid: int) -> list[int]:
             if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
                 found.append(int(entry.name))
     return found
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_a_stopping_server_refuses_new_connections_at_once(
+    spawn, database_url, pooler_mode, unused_port, processes
+):
+    # A load balancer's health check must see a stopping server go away, not hang: with several
+    # processes the parent's own copy of the listening socket kept it open, so new connections
+    # were accepted by the kernel, never served, and reset when the server exited.
+    server = spawn(
+        *("--database-url", database_url, "--database-pooler", pooler_mode),
+        *("--port", str(unused_port), "--processes", processes, "--shutdown-grace", "5"),
+    )
+    server.wait_for("listening on")
+    held = socket.create_connection(("127.0.0.1", unused_port), timeout=5)
+    try:  # a request in flight (its body not all sent) holds the stop for its grace period
+        held.sendall(
+            b"POST /api/study_sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100\r\n\r\n{"
+        )
+        time.sleep(0.3)
+        server.process.send_signal(signal.SIGTERM)
+        server.wait_for("stopping")
+        deadline = time.monotonic() + 3
+        while True:  # every process closes its listening socket as it starts stopping
+            try:
+                probe = socket.create_connection(("127.0.0.1", unused_port), timeout=1)
+            except ConnectionRefusedError:
+                break
+            probe.close()
+            assert time.monotonic() < deadline, "a stopping server still accepted connections"
+            time.sleep(0.05)
+        assert server.process.poll() is None  # still stopping: the request in flight holds it
+    finally:
+        held.close()
+    code, log = server.finish()
+    assert code == 0, log
 
 
 def test_several_processes_share_the_port_and_stop_together(spawn, database_url, pooler_mode, unused_port):
