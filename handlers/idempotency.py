@@ -34,9 +34,7 @@ def idempotency_key(request: httputil.HTTPServerRequest) -> str | None:
     if not keys:
         return None
     if len(keys) > 1:  # headers.get() would join them into one key, "a,b"
-        raise APIError(
-            400, f"the Idempotency-Key header appears {len(keys)} times; send one key per request"
-        )
+        raise APIError(400, f"the Idempotency-Key header appears {len(keys)} times; send one key per request")
     key = keys[0]
     if not _KEY.match(key):
         raise APIError(
