@@ -47,9 +47,20 @@ def idempotency_key(request: httputil.HTTPServerRequest) -> str | None:
 
 def fingerprint(method: str, path: str, body: Any) -> str:
     """What makes two requests "the same" for one key: method, path and the body as JSON (key order
-    and spacing do not matter)."""
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    and spacing do not matter, nor does 1.0 for 1: the schemas take both as the integer 1)."""
+    canonical = json.dumps(_integral(body), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+
+
+def _integral(value: Any) -> Any:
+    """``value`` with every float that holds a whole number written as that integer."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _integral(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_integral(item) for item in value]
+    return value
 
 
 async def run_once_per_key(

@@ -164,6 +164,19 @@ async def test_two_keys_in_one_request_are_400(http_server_client, db: Db, catal
     assert await db.count_sessions() == 0
 
 
+async def test_one_point_zero_is_the_same_request_as_one(http_server_client, db: Db, catalog: Catalog):
+    # the schemas take 1.0 as the integer 1: a retry that writes it so is the same request
+    first = await send(
+        http_server_client, "POST", PATH, {"group_id": 1, "study_activity_id": 1}, headers=keyed("k1")
+    )
+    again = await send(
+        http_server_client, "POST", PATH, {"group_id": 1.0, "study_activity_id": 1e0}, headers=keyed("k1")
+    )
+    assert (first.status, again.status) == (201, 201)
+    assert again.json == first.json
+    assert await db.count_sessions() == 1
+
+
 async def test_keys_expire(http_server_client, db: Db, catalog: Catalog):
     key = "old"
     body = {"group_id": 1, "study_activity_id": 1}
