@@ -142,6 +142,9 @@ def session_page_of(rows: list[Any], params: dict[str, Any], item: Callable[[Any
     listed = rows[:per_page] if len(rows) > per_page else []
     last = listed[-1] if listed else None
     answer["pagination"]["next_cursor"] = (
-        encode_cursor(params["page"] + 1, last["created_at"], last["id"]) if last is not None else None
+        # a page number past 2147483647 (after a cursor of the last one) is no cursor's: it stays
+        encode_cursor(min(params["page"] + 1, MAX_INT32), last["created_at"], last["id"])
+        if last is not None
+        else None
     )
     return answer

@@ -207,6 +207,21 @@ async def test_a_cursor_whose_time_leaves_the_calendar_in_utc_is_422(
     assert reply.json["error"].startswith("cursor is not a cursor this server gave")
 
 
+async def test_a_cursor_of_the_last_page_number_leads_to_a_cursor_this_server_takes(
+    http_server_client, history: History
+):
+    newest = history.sessions[-1]
+    moment = history.times[-1].isoformat()
+    cursor = base64.urlsafe_b64encode(f"2147483647~{moment}~{newest}".encode()).decode().rstrip("=")
+    reply = await call(http_server_client, "GET", f"/api/study_sessions?per_page=1&cursor={cursor}")
+    assert reply.status == 200, reply.body
+    assert reply.json["pagination"]["current_page"] == 2147483647
+    after = reply.json["pagination"]["next_cursor"]
+    assert after is not None  # older sessions follow
+    again = await call(http_server_client, "GET", f"/api/study_sessions?per_page=1&cursor={after}")
+    assert again.status == 200, again.body
+
+
 @pytest.mark.parametrize("query", ["page=1%0A", "per_page=2%0A", "cursor=abc%0A", "page=%001"])
 @pytest.mark.parametrize("template", SESSION_LISTS)
 async def test_a_control_character_in_a_parameter_is_400(
