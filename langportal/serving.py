@@ -227,6 +227,9 @@ async def serve(config: Config, dsn: str, sockets: list[Any]) -> None:
         except TimeoutError:
             log.warning("the database pool did not close in %g s; dropping its connections", CLOSE_TIMEOUT)
             pool.terminate()
+        except Exception as exc:  # the database died under it (a broken pipe): a stop all the same
+            log.warning("the database pool could not close cleanly (%r); dropping its connections", exc)
+            pool.terminate()
 
 
 # -- metrics (issue 9) ------------------------------------------------------------------------
