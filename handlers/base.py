@@ -91,7 +91,7 @@ class APIHandler(tornado.web.RequestHandler):
             self.application.request_finished()
 
     def on_connection_close(self) -> None:
-        waiting_for_body = not self.request._body_future.done()
+        waiting_for_body = not self.request._body_future.done()  # as Tornado's own method reads it
         super().on_connection_close()
         if waiting_for_body:
             # the client left before its body was in (or the HTTP layer refused the body): Tornado

@@ -138,13 +138,12 @@ def session_page_of(rows: list[Any], params: dict[str, Any], item: Callable[[Any
     after it may be older than any page number or total suggests, once sessions were added or
     deleted since the cursor was given); it is not listed."""
     per_page = params["per_page"]
+    more = len(rows) > per_page
     answer = page_of(rows[:per_page], params, item)
-    listed = rows[:per_page] if len(rows) > per_page else []
-    last = listed[-1] if listed else None
-    answer["pagination"]["next_cursor"] = (
+    next_cursor = None
+    if more:
+        last = rows[per_page - 1]
         # a page number past 2147483647 (after a cursor of the last one) is no cursor's: it stays
-        encode_cursor(min(params["page"] + 1, MAX_INT32), last["created_at"], last["id"])
-        if last is not None
-        else None
-    )
+        next_cursor = encode_cursor(min(params["page"] + 1, MAX_INT32), last["created_at"], last["id"])
+    answer["pagination"]["next_cursor"] = next_cursor
     return answer
