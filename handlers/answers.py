@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import orjson
 import tornado.web
@@ -22,9 +22,19 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+class Detail(TypedDict):
+    """One way a body or a query breaks its contract: the field (None for the whole of it) and
+    what is wrong, in words a person can act on."""
+
+    field: str | None
+    message: str
+
+
 def not_found(*checks: tuple[str, str, bool]) -> Answer | None:
     """A 404 naming every ``(field, "group 42", found)`` check that failed, or None if all passed."""
-    details = [{"field": field, "message": f"{what} not found"} for field, what, found in checks if not found]
+    details: list[Detail] = [
+        {"field": field, "message": f"{what} not found"} for field, what, found in checks if not found
+    ]
     if not details:
         return None
     return Answer(404, {"error": "; ".join(d["message"] for d in details), "details": details})
@@ -38,7 +48,7 @@ class APIError(tornado.web.HTTPError):
         status: int,
         message: str,
         *,
-        details: list[dict[str, Any]] | None = None,
+        details: list[Detail] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(status)

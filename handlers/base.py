@@ -16,13 +16,14 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator
+from http.client import responses
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import tornado.web
 from tornado import httputil
 
-from ..portaldb import Fault, classify, connection_is_suspect, discard
+from ..portaldb import Connection, Fault, classify, connection_is_suspect, discard
 from .answers import Answer, APIError, encode_json, not_found
 from .headers import fixed_headers, http_date, request_ids
 from .json_body import BodyBuffer
@@ -147,7 +148,7 @@ class APIHandler(tornado.web.RequestHandler):
         raise APIError(400, f"{what} id must be an integer from 1 to {MAX_INT32}, got {shown}")
 
     @contextlib.asynccontextmanager
-    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+    async def connection(self) -> AsyncIterator[Connection]:
         """A pooled connection, for statements that must share one (a transaction).
 
         A database that cannot be reached, or a pool with no free connection within the
@@ -216,7 +217,8 @@ class APIHandler(tornado.web.RequestHandler):
         arrived meanwhile, so each still sees every write committed before it asked. Other methods
         always run their own.
         """
-        return await self._run("fetch", query, args)
+        rows: list[Any] = await self._run("fetch", query, args)
+        return rows
 
     async def _run(self, how: str, query: str, args: tuple[Any, ...]) -> Any:
         statement = getattr(self.application.queries, query)
@@ -294,7 +296,7 @@ class APIHandler(tornado.web.RequestHandler):
         elif status_code == 404:
             payload = {"error": f"no endpoint at {self.request.path}"}
         else:
-            payload = {"error": httputil.responses.get(status_code, "request failed").lower()}
+            payload = {"error": responses.get(status_code, "request failed").lower()}
         self.finish(encode_json(payload))
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:

@@ -87,7 +87,7 @@ class HTTPServerWithDeadlines(tornado.httpserver.HTTPServer):
         self._watched: dict[Any, _Watched] = {}  # HTTP1ServerConnection -> its current request
         self._sweep: tornado.ioloop.PeriodicCallback | None = None
 
-    def handle_stream(self, stream: Any, address: tuple) -> None:
+    def handle_stream(self, stream: Any, address: tuple[Any, ...]) -> None:
         if self._sweep is None:  # started with the first connection, on the serving loop
             self._sweep = tornado.ioloop.PeriodicCallback(self._close_overdue, self.sweep_interval * 1000)
             self._sweep.start()
@@ -120,10 +120,10 @@ class HTTPServerWithDeadlines(tornado.httpserver.HTTPServer):
             if watched.in_body:
                 log.info(
                     "closed a connection from %s: the body did not arrive within %g s of its headers",
-                    conn.context.remote_ip,  # type: ignore[attr-defined]
+                    conn.context.remote_ip,
                     self.body_timeout,
                 )
-            conn.stream.close()  # type: ignore[attr-defined]  # its request loop ends, on_close follows
+            conn.stream.close()  # its request loop ends, on_close follows
 
     async def close_all_connections(self) -> None:
         try:

@@ -12,9 +12,9 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-import asyncpg
 from tornado import httputil
 
+from ..portaldb import Connection
 from ..portaldb import idempotency as stored_keys
 from .answers import Answer, APIError, encode_json
 
@@ -64,7 +64,7 @@ def _integral(value: Any) -> Any:
 
 
 async def run_once_per_key(
-    handler: APIHandler, key: str, body: Any, work: Callable[[asyncpg.Connection], Awaitable[Answer]]
+    handler: APIHandler, key: str, body: Any, work: Callable[[Connection], Awaitable[Answer]]
 ) -> Answer:
     """Do ``work`` once per idempotency key: the first request with ``key`` runs it and stores
     its answer in the same transaction; a retry with the same key and body gets that answer

@@ -189,9 +189,9 @@ class Metrics:
             # last); adding a batch of observations is the same two additions with their counts.
             # tests/test_metrics.py checks the result against observe() itself.
             child._sum.inc(latency[0])
-            for bucket, count in zip(child._buckets, latency[1:], strict=True):
-                if count:
-                    bucket.inc(count)
+            for bucket, observed in zip(child._buckets, latency[1:], strict=True):
+                if observed:
+                    bucket.inc(observed)
 
     # -- rarer events ---------------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ def _load(path: Path) -> Any:
 
 def build_document(directory: Path = SCHEMA_DIR) -> dict[str, Any]:
     """The OpenAPI document, from the files under ``directory``."""
-    document = _load(directory / "openapi" / "base.json")
+    document: dict[str, Any] = _load(directory / "openapi" / "base.json")
     components = document["components"]["schemas"]
     for path in [*sorted(directory.glob("*.json")), *sorted((directory / "responses").glob("*.json"))]:
         if path.stem in components:

@@ -14,11 +14,11 @@ from __future__ import annotations
 import importlib.resources
 import json
 from collections.abc import Iterable, Sequence
+from http.client import responses
 from pathlib import Path
 from typing import Any
 
 import tornado.web
-from tornado import httputil
 
 STATIC_DIR = Path(str(importlib.resources.files("langportal.static")))
 _CONTENT_TYPES = {
@@ -42,9 +42,18 @@ class PageHandler(tornado.web.StaticFileHandler):
     _api_origins: tuple[str, ...] = ()
 
     def initialize(
-        self, path: str, default_filename: str | None = None, api_origins: Sequence[str] = ()
+        self,
+        path: str,
+        default_filename: str | None = None,
+        allowed_symlink_directory: str | list[str] | None = None,
+        *,
+        api_origins: Sequence[str] = (),
     ) -> None:
-        super().initialize(path, default_filename)
+        # Tornado's own third parameter (6.6) is passed on only when given: 6.4 and 6.5 lack it.
+        if allowed_symlink_directory is None:
+            super().initialize(path, default_filename)
+        else:
+            super().initialize(path, default_filename, allowed_symlink_directory)  # type: ignore[call-arg,unused-ignore]
         self._api_origins = tuple(api_origins)
         # set_default_headers first ran before initialize (tornado calls it from __init__)
         self.set_header("Content-Security-Policy", content_security_policy(self._api_origins))
@@ -64,6 +73,7 @@ class PageHandler(tornado.web.StaticFileHandler):
 
     def get_content_type(self) -> str:
         # Fixed types, not the machine's mime.types, and a charset: the files are UTF-8.
+        assert self.absolute_path is not None  # set by get() before it asks for the type
         suffix = Path(self.absolute_path).suffix.lower()
         return _CONTENT_TYPES.get(suffix) or super().get_content_type()
 
@@ -82,7 +92,7 @@ class PageHandler(tornado.web.StaticFileHandler):
             self.set_header("Allow", "GET, HEAD")
             message = f"{self.request.method} is not allowed on {self.request.path}; use GET, HEAD"
         else:
-            message = httputil.responses.get(status_code, "request failed").lower()
+            message = responses.get(status_code, "request failed").lower()
         self.finish(json.dumps({"error": message}))
 
 

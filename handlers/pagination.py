@@ -116,7 +116,7 @@ DEEP_OFFSET = 10_000
 
 def session_statement(
     query: str, window: tuple[int, int, datetime.datetime, int], *, counted_by_stretch: bool = False
-) -> tuple[str, tuple]:
+) -> tuple[str, tuple[Any, ...]]:
     """The named statement and its page arguments for a session list ``query`` and a
     :func:`session_window`: ``<query>_from`` (LIMIT and the cursor) when the page starts at the
     newest session or at a cursor; ``<query>_deep`` (LIMIT, and how many sessions down the page

@@ -30,13 +30,14 @@ class ResetHistoryHandler(_ResetHandler):
         async with self.connection() as conn, conn.transaction():
             await conn.execute(queries.hold_off_session_writers)
             await conn.execute(queries.hold_off_the_fold)
-            deleted = dict(await conn.fetchrow(queries.delete_history))
+            deleted = await conn.fetchrow(queries.delete_history)  # one row: the counts
+            assert deleted is not None
         self.write_json(
             200,
             {
                 "message": f"deleted {deleted['study_sessions']} study session(s) and "
                 f"{deleted['word_review_items']} review item(s)",
-                "deleted": deleted,
+                "deleted": dict(deleted),
             },
         )
 
@@ -48,13 +49,14 @@ class FullResetHandler(_ResetHandler):
         queries = self.application.queries
         async with self.connection() as conn:
             await portaldb.restore_demo(conn, queries)
-            restored = dict(await conn.fetchrow(queries.catalogue_counts))
+            restored = await conn.fetchrow(queries.catalogue_counts)  # one row: the counts
+            assert restored is not None
         self.write_json(
             200,
             {
                 "message": "deleted every row and loaded the demo data again: "
                 f"{restored['groups']} groups, {restored['words']} words, "
                 f"{restored['study_activities']} study activities",
-                "restored": restored,
+                "restored": dict(restored),
             },
         )

@@ -27,6 +27,8 @@ import jsonschema_rs
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
+from .answers import Detail
+
 SCHEMA_DIR = Path(str(importlib.resources.files("langportal.schemas")))
 
 _TYPE_WORDS = {
@@ -129,6 +131,12 @@ def _subject(field: str | None) -> str:
     return field if field else "the request body"
 
 
+def _listed(value: object) -> list[Any]:
+    """A keyword's value or an instance that the keyword guarantees to be a list or an object, as
+    a list (an object's keys), for the type checker: jsonschema types them loosely."""
+    return list(value) if isinstance(value, list | dict) else []
+
+
 def _messages(error: ValidationError) -> list[tuple[str | None, str]]:
     field = _field(error)
     subject = _subject(field)
@@ -138,7 +146,7 @@ def _messages(error: ValidationError) -> list[tuple[str | None, str]]:
         prefix = f"{field}." if field else ""
         return [
             (f"{prefix}{name}", f"{prefix}{name} is required")
-            for name in error.validator_value
+            for name in _listed(error.validator_value)
             if isinstance(error.instance, dict) and name not in error.instance
         ]
     if keyword == "additionalProperties":
@@ -146,12 +154,16 @@ def _messages(error: ValidationError) -> list[tuple[str | None, str]]:
         prefix = f"{field}." if field else ""
         return [
             (f"{prefix}{name}", f"{prefix}{name} is not a known field (allowed: {allowed})")
-            for name in error.instance
+            for name in _listed(error.instance)
             if name not in schema.get("properties", {})
         ]
     if keyword == "type":
-        types = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
-        wanted = " or ".join(_TYPE_WORDS.get(t, t) for t in types)
+        types = (
+            _listed(error.validator_value)
+            if isinstance(error.validator_value, list)
+            else [error.validator_value]
+        )
+        wanted = " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in types)
         return [(field, f"{subject} must be {wanted}, got {describe(error.instance)}")]
     if keyword in ("minimum", "maximum") and "minimum" in schema and "maximum" in schema:
         return [
@@ -173,18 +185,20 @@ def _messages(error: ValidationError) -> list[tuple[str | None, str]]:
             )
         ]
     if keyword == "enum":
-        allowed = ", ".join(json.dumps(v) if not isinstance(v, str) else v for v in error.validator_value)
+        allowed = ", ".join(
+            json.dumps(v) if not isinstance(v, str) else v for v in _listed(error.validator_value)
+        )
         return [(field, f"{subject} must be one of {allowed}, got {describe(error.instance)}")]
     return [(field, f"{subject}: {error.message}")]
 
 
-def error_details(contract: Contract, instance: Any) -> list[dict[str, str | None]]:
+def error_details(contract: Contract, instance: Any) -> list[Detail]:
     """Every way ``instance`` breaks the schema, one entry per field, in a stable order (none when
     it is valid: the fast validator's yes, else jsonschema's verdict)."""
     if contract.accepts(instance):
         return []
     seen: set[tuple[str | None, str]] = set()
-    details = []
+    details: list[Detail] = []
     for error in sorted(
         contract.validator.iter_errors(instance), key=lambda e: (list(map(str, e.absolute_path)), e.validator)
     ):

@@ -159,7 +159,8 @@ def _run(argv: list[str], what: str, **kwargs: Any) -> None:
 async def _count_relations(dsn: str) -> int:
     conn = await asyncpg.connect(dsn, timeout=10)
     try:
-        return await conn.fetchval(portaldb.load_queries().user_relations)
+        relations: int = await conn.fetchval(portaldb.load_queries().user_relations)
+        return relations
     finally:
         await conn.close()
 

@@ -45,10 +45,10 @@ class LineFormatter(logging.Formatter):
         if second != self._second:
             self._text = time.strftime(self.default_time_format, self.converter(record.created))
             self._second = second
-        return self.default_msec_format % (self._text, record.msecs)
+        return f"{self._text},{int(record.msecs):03d}"
 
 
-class BufferedStreamHandler(logging.StreamHandler):
+class BufferedStreamHandler(logging.StreamHandler[TextIO]):
     """A stream handler that writes access lines in batches: one write (and flush) per
     ``capacity`` lines or per ``interval`` seconds, whichever comes first, instead of one per
     request (which cost about a tenth of the server's CPU under load).
@@ -77,10 +77,16 @@ class BufferedStreamHandler(logging.StreamHandler):
         self._closed = False
         self._wake = threading.Event()
         this = weakref.ref(self)
-        os.register_at_fork(
-            before=lambda: (handler := this()) and handler.flush(),
-            after_in_child=lambda: (handler := this()) and handler._forked(),
-        )
+
+        def before_fork() -> None:
+            if (handler := this()) is not None:
+                handler.flush()
+
+        def after_fork_in_child() -> None:
+            if (handler := this()) is not None:
+                handler._forked()
+
+        os.register_at_fork(before=before_fork, after_in_child=after_fork_in_child)
 
     def emit(self, record: logging.LogRecord) -> None:
         # Called with self.lock held (logging.Handler.handle).
@@ -114,8 +120,11 @@ class BufferedStreamHandler(logging.StreamHandler):
                 sys.stderr.write(f"--- Logging error: cannot write {len(text)} characters of log lines\n")
 
     def flush(self) -> None:
-        with self.lock:
+        self.acquire()
+        try:
             self._write()
+        finally:
+            self.release()
 
     def _start_flusher(self) -> None:
         self._flusher = threading.Thread(target=self._flush_every_interval, name="log-flusher", daemon=True)
@@ -133,9 +142,12 @@ class BufferedStreamHandler(logging.StreamHandler):
         self._wake = threading.Event()
 
     def close(self) -> None:
-        with self.lock:
+        self.acquire()
+        try:
             self._closed = True
             self._write()
+        finally:
+            self.release()
         self._wake.set()
         super().close()
 

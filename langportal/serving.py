@@ -87,7 +87,7 @@ async def migrate_database(dsn: str, config: Config, *, seed_demo: bool) -> int:
     )
     try:
         applied = await portaldb.migrate(conn, queries, seed_demo=seed_demo, role_timeouts=role_timeouts)
-        allowed = await conn.fetchval(queries.max_connections)
+        allowed: int = await conn.fetchval(queries.max_connections)
     except portaldb.MigrationError as exc:
         raise ConfigError(str(exc)) from None
     except asyncpg.PostgresError as exc:

@@ -12,6 +12,7 @@ from .migrations import MigrationError, migrate, restore_demo
 from .pool import (
     POOLER_MODES,
     UNAVAILABLE_ERRORS,
+    Connection,
     connect_options,
     connection_is_suspect,
     create_pool,
@@ -31,6 +32,7 @@ __all__ = [
     "UNAVAILABLE_ERRORS",
     "BatchWaitTimeout",
     "Batcher",
+    "Connection",
     "DatabaseHealth",
     "EmbeddedPostgres",
     "EmbeddedPostgresError",

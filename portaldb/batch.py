@@ -26,7 +26,7 @@ from typing import Any
 
 import asyncpg
 
-from .pool import connection_is_suspect, discard
+from .pool import PooledConnection, connection_is_suspect, discard
 
 log = logging.getLogger("portaldb.batch")
 
@@ -222,7 +222,7 @@ class Batcher:
         if deadlines:
             self._timer = loop.call_at(min(deadlines), self._expire)
 
-    async def _release(self, connection: asyncpg.Connection) -> None:
+    async def _release(self, connection: PooledConnection) -> None:
         try:
             await self._pool.release(connection, timeout=self._send_timeout)
         except Exception as exc:  # a connection the server cut off may fail to reset; drop it
@@ -241,14 +241,14 @@ class Batcher:
                 call.future.set_exception(exc)
 
     def _take(self) -> list[_Call]:
-        batch = []
+        batch: list[_Call] = []
         while self._queue and len(batch) < self._max_batch:
             call = self._queue.popleft()
             call.sent = True
             batch.append(call)
         return batch
 
-    async def _send(self, connection: asyncpg.Connection, batch: Sequence[_Call]) -> bool:
+    async def _send(self, connection: PooledConnection, batch: Sequence[_Call]) -> bool:
         """Run one batch; every call in it gets its row, or the statement's error. True if it ran."""
         try:
             if self._on_batch is not None:

@@ -302,7 +302,7 @@ class EmbeddedPostgres:
             self._private_socket_dir = None
 
     def _chown(self, path: Path) -> None:
-        if self._uid is not None:
+        if self._uid is not None and self._gid is not None:
             os.chown(path, self._uid, self._gid, follow_symlinks=False)
 
     def _refuse_to_take_over(self, folder: Path) -> None:
@@ -422,7 +422,7 @@ class EmbeddedPostgres:
         # Output goes to a file, never a pipe: a started server inherits the pipe and would keep
         # it open, hanging the read.
         with tempfile.TemporaryFile("w+") as out:
-            if self._uid is not None:
+            if self._uid is not None and self._gid is not None:
                 os.fchown(out.fileno(), self._uid, self._gid)
             result = subprocess.run(
                 [str(self._bin / program), *args],

@@ -80,7 +80,7 @@ _RESOURCE_FAULTS: tuple[tuple[type[BaseException], Fault], ...] = (
     (asyncpg.InsufficientResourcesError, OUT_OF_RESOURCES),  # any other 53xxx
 )
 _BUSY_ERRORS = (TimeoutError, asyncpg.QueryCanceledError)
-_UNAVAILABLE_ERRORS = (
+_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     *UNAVAILABLE_ERRORS,  # the pool's list: refused or dropped connections, ...
     asyncpg.CrashShutdownError,  # 57P02: another backend crashed, the server restarts
     asyncpg.AdminShutdownError,  # 57P01: shut down, or its postmaster died

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from .pool import is_unavailable
+from .pool import Connection, is_unavailable
 from .queries import load
 
 log = logging.getLogger("portaldb.idempotency")
@@ -28,7 +28,7 @@ class StoredAnswer:
     headers: dict[str, str]
 
 
-async def claim(conn: asyncpg.Connection, key: str, fingerprint: str, ttl: float) -> bool:
+async def claim(conn: Connection, key: str, fingerprint: str, ttl: float) -> bool:
     """Claim ``key`` for a request with ``fingerprint``, kept ``ttl`` seconds, in the transaction
     open on ``conn``. True when this transaction now owns the key (a new key, or an expired one
     taken over); False when a live key exists, which is then locked until the transaction ends.
@@ -36,14 +36,12 @@ async def claim(conn: asyncpg.Connection, key: str, fingerprint: str, ttl: float
     return await conn.fetchval(load().claim_idempotency_key, key, fingerprint, ttl) is not None
 
 
-async def store_answer(
-    conn: asyncpg.Connection, key: str, status: int, body: str, headers: dict[str, str]
-) -> None:
+async def store_answer(conn: Connection, key: str, status: int, body: str, headers: dict[str, str]) -> None:
     """Keep the answer of the request that claimed ``key`` (in the claiming transaction)."""
     await conn.execute(load().store_idempotent_answer, key, status, body, json.dumps(headers))
 
 
-async def find_answer(conn: asyncpg.Connection, key: str) -> StoredAnswer | None:
+async def find_answer(conn: Connection, key: str) -> StoredAnswer | None:
     """The answer stored for ``key``, or None when there is no such key (any more)."""
     row = await conn.fetchrow(load().find_idempotent_answer, key)
     if row is None or row["status"] is None:

@@ -24,7 +24,7 @@ async def fold_session_stretches(pool: asyncpg.Pool) -> int | None:
     locked (a second at most) or the database is unavailable (logged; the next run catches up: it
     folds from where the last one ended)."""
     try:
-        removed = await pool.fetchval(load().fold_session_stretches)
+        removed: int | None = await pool.fetchval(load().fold_session_stretches)
     except (asyncpg.DeadlockDetectedError, asyncpg.LockNotAvailableError) as exc:
         # a transaction writing old stretches by hand held rows the fold needed: the next run
         log.warning("could not fold the stretch counts now (will retry): %s", exc)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import asyncpg
 
+from .pool import Connection
 from .queries import SQL_DIR, Queries
 
 log = logging.getLogger("portaldb.migrations")
@@ -164,7 +165,7 @@ LOCK_WAIT = 60.0
 
 
 async def migrate(
-    conn: asyncpg.Connection,
+    conn: Connection,
     queries: Queries,
     *,
     seed_demo: bool = False,
@@ -235,7 +236,7 @@ async def migrate(
     return applied_now
 
 
-async def _lock(conn: asyncpg.Connection, queries: Queries, lock_wait: float) -> None:
+async def _lock(conn: Connection, queries: Queries, lock_wait: float) -> None:
     """Take the migration lock for this transaction, waiting at most ``lock_wait`` seconds."""
     if await conn.fetchval(queries.try_lock_migrations, _LOCK_KEY):
         return
@@ -256,7 +257,7 @@ async def _lock(conn: asyncpg.Connection, queries: Queries, lock_wait: float) ->
         ) from None
 
 
-async def _seed_demo(conn: asyncpg.Connection, queries: Queries) -> None:
+async def _seed_demo(conn: Connection, queries: Queries) -> None:
     if await conn.fetchval(queries.has_catalogue):
         log.info(
             "the database already has groups or study activities, so the demo data set (%s) was "
@@ -269,7 +270,7 @@ async def _seed_demo(conn: asyncpg.Connection, queries: Queries) -> None:
     log.info("loaded the demo data set (%s)", SEED_FILE.name)
 
 
-async def restore_demo(conn: asyncpg.Connection, queries: Queries) -> None:
+async def restore_demo(conn: Connection, queries: Queries) -> None:
     """Delete every row of every table and load the demo data again, in one transaction.
 
     Ids restart at 1, so the demo data gets the ids it had in a new database.

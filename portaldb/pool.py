@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import re
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+# A connection as the portal's functions take it: one lent by the pool (a proxy) or a plain one.
+Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PooledConnection"
+PooledConnection: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
 
 # Faults that mean the database cannot be reached or cannot serve right now, as opposed to a bug in
 # a statement: refused or dropped connections, a server shutting down or starting up, too many
@@ -62,7 +67,7 @@ def is_unavailable(exc: BaseException) -> bool:
     return bool(_CONNECTION_LEVEL_MESSAGE.fullmatch(str(exc.args[0])))
 
 
-def discard(connection: asyncpg.Connection) -> None:
+def discard(connection: Connection) -> None:
     """Close a pooled connection instead of reusing it; the pool opens a fresh one in its place.
 
     A connection the server cut off has usually been detached from its pool already, and then
@@ -86,7 +91,7 @@ def redact(dsn: str) -> str:
     return _PASSWORD.sub(r"\1***@", dsn)
 
 
-async def _keep_session(conn: asyncpg.Connection) -> None:
+async def _keep_session(conn: Connection) -> None:
     """Return a connection to the pool as it is.
 
     asyncpg's default reset runs ``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
