@@ -1,7 +1,7 @@
-"""Which Chromium the browser tests drive (tests/test_browser.py), or why they skip or fail.
+"""Which Chromium the browser tests drive (tests/browser/test_browser.py), or why they skip or fail.
 
 Kept apart from the test module, which skips itself when this says so, so that
-tests/test_browser_setup.py can test it on any machine.
+tests/browser/test_browser_setup.py can test it on any machine.
 """
 
 from __future__ import annotations

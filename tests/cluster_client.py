@@ -1,4 +1,4 @@
-"""The load client of the cluster test (tests/test_cluster.py), run inside the lp-client namespace.
+"""The load client of the cluster test (tests/cluster/test_cluster.py), run inside the lp-client namespace.
 
     python -m tests.cluster_client BALANCER_URL DATABASE_URL SECONDS OUT.json
 

@@ -315,7 +315,7 @@ def history(io_loop: tornado.ioloop.IOLoop, db: Db) -> History:
     return io_loop.run_sync(insert)
 
 
-# -- the browser tests' screenshots (tests/test_browser.py) ----------------------------------------
+# -- the browser tests' screenshots (tests/browser/test_browser.py) ----------------------------------------
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -1,4 +1,4 @@
-"""What tests share besides fixtures: the fixture SQL, a direct handle on the test database,
+"""What tests share besides fixtures: the fixture and fault SQL, a direct handle on the test database,
 known data sets, one request helper, the OpenAPI check of every reply, and waiting on a condition.
 
 Fixtures live in ``conftest.py``; test modules import these names from here.
@@ -25,6 +25,9 @@ from langportal.handlers import build_document
 from langportal.portaldb.queries import Queries, parse
 
 FIXTURE_SQL = Queries(parse((Path(__file__).parent / "sql" / "fixtures.sql").read_text(), "fixtures.sql"))
+# The trigger that makes the database raise a chosen SQLSTATE (tests/database/test_faults.py), and
+# the WAL switch of tests/processes/test_disk_full.py.
+FAULT_SQL = Queries(parse((Path(__file__).parent / "sql" / "faults.sql").read_text(), "faults.sql"))
 
 
 @dataclass

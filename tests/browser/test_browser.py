@@ -3,7 +3,8 @@
 The API runs on pytest-tornasync's server (one port) and the page is served by a second small
 Tornado server (another port, so another origin), as a page hosted apart from the API would be:
 the browser itself does the CORS preflight and enforces the page's Content-Security-Policy.
-Nothing about headers is asserted here; tests/test_http_contract.py and tests/test_page.py do that.
+Nothing about headers is asserted here; tests/database/test_http_contract.py and
+tests/database/test_page.py do that.
 
 Needs Debian's ``chromium`` (``apt-get install -y chromium``). Without it these tests are skipped,
 with one line in pytest's summary saying how to install it, unless ``LANGPORTAL_REQUIRE_BROWSER=1``
@@ -30,13 +31,13 @@ from langportal import portaldb
 from langportal.handlers import make_app
 from langportal.handlers.page import page_routes
 
-from .cdp import Chromium, Page
-from .chromium import chromium_executable
-from .helpers import FIXTURE_SQL, SCREENSHOTS, Db, call
+from ..cdp import Chromium, Page
+from ..chromium import chromium_executable
+from ..helpers import FIXTURE_SQL, SCREENSHOTS, Db, call
 
 pytestmark = pytest.mark.browser
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT_DIR = Path(__file__).resolve().parent.parent.parent
 ARTIFACTS = Path(os.environ.get("LANGPORTAL_ARTIFACTS") or PROJECT_DIR / "test-artifacts") / "browser"
 # Decided when the module is imported: without Chromium the whole module is skipped, which pytest's
 # summary shows as one line saying how to install it; with LANGPORTAL_REQUIRE_BROWSER=1 every test

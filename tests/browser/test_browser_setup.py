@@ -1,9 +1,9 @@
-"""Whether the browser tests run, skip or fail (tests/chromium.py, used by tests/test_browser.py).
+"""Whether the browser tests run, skip or fail (tests/chromium.py, used by tests/browser/test_browser.py).
 
 A first `pytest` on a machine without Chromium must pass, with the browser tests skipped and one
 line in the summary saying how to install it; with LANGPORTAL_REQUIRE_BROWSER=1 (CI) a missing
 browser is a failure instead. Checked by calling the function under each setting, and by running
-pytest on tests/test_browser.py in a child process with a PATH that has no Chromium on it.
+pytest on tests/browser/test_browser.py in a child process with a PATH that has no Chromium on it.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from .chromium import chromium_executable
+from ..chromium import chromium_executable
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT_DIR = Path(__file__).resolve().parent.parent.parent
 # Plugins this run does not need and that take seconds to import on a busy machine.
 QUICK = ("-p", "no:cacheprovider", "-p", "no:schemathesis", "-p", "no:hypothesispytest")
-OTHER_TEST = "tests/test_page.py::test_the_policy_without_other_api_origins"
+OTHER_TEST = "tests/database/test_page.py::test_the_policy_without_other_api_origins"
 VARIABLES = ("LANGPORTAL_CHROMIUM", "LANGPORTAL_SKIP_BROWSER", "LANGPORTAL_REQUIRE_BROWSER")
 
 
@@ -98,12 +98,12 @@ def test_a_flag_is_1_or_0(no_chromium, monkeypatch, name):
 
 
 def run_browser_tests(path: Path, **variables: str) -> tuple[int, str]:
-    """pytest on tests/test_browser.py and one quick other test (a run with nothing but skipped tests
+    """pytest on tests/browser/test_browser.py and one quick other test (a run with nothing but skipped tests
     exits 5, "no tests ran") in a child process, with PATH = ``path`` only."""
     env = {k: v for k, v in os.environ.items() if k not in VARIABLES}
     env.update(PATH=str(path), **variables)
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", *QUICK, "tests/test_browser.py", OTHER_TEST],
+        [sys.executable, "-m", "pytest", *QUICK, "tests/browser/test_browser.py", OTHER_TEST],
         cwd=PROJECT_DIR,
         env=env,
         capture_output=True,
@@ -132,7 +132,9 @@ def test_a_run_that_requires_the_browser_fails_without_it(tmp_path):
     assert code == 1, output
     last = output.splitlines()[-1]
     assert re.fullmatch(r"=+ 1 passed, (\d+) errors in [\d.]+s =+", last), last
-    errors = [line for line in output.splitlines() if line.startswith("ERROR tests/test_browser.py::")]
+    errors = [
+        line for line in output.splitlines() if line.startswith("ERROR tests/browser/test_browser.py::")
+    ]
     assert len(errors) == int(re.search(r"(\d+) errors", last).group(1)) > 10
     assert "LANGPORTAL_REQUIRE_BROWSER=1 makes a missing browser a failure" in output
     assert "SKIPPED" not in output

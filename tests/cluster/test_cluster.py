@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 CLUSTER = ROOT / "deploy" / "cluster.sh"
 BALANCER = "http://10.213.0.20:8080"
 DATABASE = "postgresql://langportal:langportal-cluster@10.213.0.10:6432/langportal"

@@ -22,9 +22,9 @@ from langportal.portaldb import migrations
 from langportal.serving import check_connection_budget
 from langportal.settings import ConfigError, parse_args
 
-from . import pgbouncer
-from .helpers import FIXTURE_SQL, send
-from .servers import Server
+from .. import pgbouncer
+from ..helpers import FIXTURE_SQL, send
+from ..servers import Server
 
 pytestmark = pytest.mark.skipif(pgbouncer.available() is not None, reason=str(pgbouncer.available()))
 

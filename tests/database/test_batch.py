@@ -14,7 +14,7 @@ import tornado.httpclient
 from langportal import portaldb
 from langportal.handlers import app as app_module
 
-from .helpers import FIXTURE_SQL, Catalog, Db, wait_until
+from ..helpers import FIXTURE_SQL, Catalog, Db, wait_until
 
 
 async def all_queued(batcher: portaldb.Batcher, count: int) -> None:

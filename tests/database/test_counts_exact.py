@@ -21,7 +21,7 @@ from langportal.handlers.base import APIHandler
 from langportal.portaldb import idempotency as stored_keys
 from langportal.portaldb.migrations import discover
 
-from .helpers import FIXTURE_SQL, Db, call, send, wait_until
+from ..helpers import FIXTURE_SQL, Db, call, send, wait_until
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import json
 import pytest
 import tornado.httpclient
 
-from .helpers import FIXTURE_SQL, Catalog, Db, send
+from ..helpers import FIXTURE_SQL, Catalog, Db, send
 
 PATH = "/api/study_sessions"
 JSON = {"Content-Type": "application/json"}

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from .helpers import Catalog, Db, History, call
+from ..helpers import Catalog, Db, History, call
 
 
 async def test_last_session_is_the_newest(http_server_client, history: History):

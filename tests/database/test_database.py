@@ -11,7 +11,7 @@ import pytest
 from langportal import portaldb
 from langportal.portaldb.migrations import discover, statement_text
 
-from .helpers import FIXTURE_SQL
+from ..helpers import FIXTURE_SQL
 
 SCHEMA = "langportal_migration_test"
 
@@ -19,7 +19,7 @@ SCHEMA = "langportal_migration_test"
 @pytest.fixture
 def scratch(io_loop, pool, direct_database_url):
     """Connections whose tables live in an empty schema of their own (a search_path set for the
-    session: directly, also when the run goes through a pooler; tests/test_pooler.py migrates
+    session: directly, also when the run goes through a pooler; tests/cluster/test_pooler.py migrates
     through one)."""
     io_loop.run_sync(lambda: pool.execute(FIXTURE_SQL.reset_scratch_schema))
     opened = []
@@ -214,7 +214,7 @@ def test_no_loaded_statement_ends_in_a_comment():
 async def test_a_stuck_statement_cannot_hold_a_connection(direct_database_url):
     """statement_timeout is set on every pooled connection: the server cancels a statement that
     runs too long, and the connection is free again at once. (Directly: through a transaction
-    pooler the timeout is the role's default instead, tested in tests/test_pooler.py.)"""
+    pooler the timeout is the role's default instead, tested in tests/cluster/test_pooler.py.)"""
     pool = await portaldb.create_pool(
         direct_database_url, min_size=1, max_size=1, connect_timeout=5, statement_timeout=0.3
     )
@@ -230,7 +230,7 @@ async def test_a_stuck_statement_cannot_hold_a_connection(direct_database_url):
 
 async def test_pooled_connections_compile_nothing_just_in_time(direct_database_url):
     """JIT is off on every pooled connection (portaldb/pool.py NO_JIT): compiling a deep page's
-    plan cost more than running it. (Through a transaction pooler: tests/test_pooler.py.)"""
+    plan cost more than running it. (Through a transaction pooler: tests/cluster/test_pooler.py.)"""
     pool = await portaldb.create_pool(
         direct_database_url, min_size=1, max_size=1, connect_timeout=5, statement_timeout=5
     )

@@ -11,7 +11,7 @@ import pytest
 from langportal import portaldb
 from langportal.handlers import APIHandler, make_app
 
-from .helpers import FIXTURE_SQL, send
+from ..helpers import FIXTURE_SQL, send
 
 
 class FaultHandler(APIHandler):

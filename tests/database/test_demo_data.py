@@ -8,7 +8,7 @@ import re
 
 from langportal import portaldb
 
-from .helpers import FIXTURE_SQL, Db, call, send
+from ..helpers import FIXTURE_SQL, Db, call, send
 
 
 async def test_groups_of_thirty_words_or_more(demo: Db):

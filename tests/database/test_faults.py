@@ -4,25 +4,22 @@ A full disk (SQLSTATE 53100), no memory (53200) or a configured limit (53400) is
 trouble, not a bug: 503 with Retry-After and a message saying what is wrong, never a 500 with a
 traceback per request. Here the real database raises those SQLSTATEs (a trigger raises the one a
 test chooses), so the driver, the pool, the group commit and the handlers all run as in production;
-tests/test_disk_full.py fills a real disk.
+tests/processes/test_disk_full.py fills a real disk.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 
 import asyncpg
 import pytest
 
 from langportal import portaldb
 from langportal.portaldb import faults
-from langportal.portaldb.queries import Queries, parse
 
-from .helpers import Catalog, Db, send
+from ..helpers import FAULT_SQL, Catalog, Db, send
 
-FAULT_SQL = Queries(parse((Path(__file__).parent / "sql" / "faults.sql").read_text(), "faults.sql"))
 VALID = {"group_id": 1, "study_activity_id": 1}
 
 # -- classify: which exceptions are the database's trouble ------------------------------------------

@@ -13,7 +13,7 @@ import math
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .helpers import Catalog, Db, send
+from ..helpers import Catalog, Db, send
 
 PATH = "/api/study_sessions"
 MAX_ID = 2**31 - 1

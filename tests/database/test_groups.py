@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .helpers import Db, History, call
+from ..helpers import Db, History, call
 
 
 async def test_groups_with_word_counts(http_server_client, history: History):

@@ -11,7 +11,7 @@ import pytest
 from langportal.handlers import make_app
 from langportal.portaldb.queries import Queries
 
-from .helpers import Catalog, Db, send
+from ..helpers import Catalog, Db, send
 
 VALID = {"group_id": 1, "study_activity_id": 1}
 

@@ -16,7 +16,7 @@ from langportal.handlers import idempotency, make_app
 from langportal.portaldb import idempotency as stored_keys
 from langportal.portaldb import purge_idempotency_keys
 
-from .helpers import FIXTURE_SQL, Catalog, Db, call, send
+from ..helpers import FIXTURE_SQL, Catalog, Db, call, send
 
 PATH = "/api/study_sessions"
 

@@ -16,7 +16,7 @@ from langportal.handlers import make_app
 from langportal.handlers.forwarded import parse_networks
 from langportal.handlers.metrics import LATENCY_BUCKETS, Metrics
 
-from .helpers import Catalog, Db, send
+from ..helpers import Catalog, Db, send
 
 SESSIONS = "/api/study_sessions"
 

@@ -13,7 +13,7 @@ from langportal import handlers
 from langportal.handlers import make_app
 from langportal.handlers.validation import SCHEMA_DIR
 
-from .helpers import OPENAPI, Db, assert_documented, send
+from ..helpers import OPENAPI, Db, assert_documented, send
 
 METHODS = {"get", "post", "put", "patch", "delete"}
 
@@ -25,7 +25,8 @@ def app(pool, db):
 
 def served_operations() -> set[tuple[str, str]]:
     """(method, path template) for every route the application serves: the API and the health
-    checks (the launch page at / and /static/ is not part of the API; tests/test_page.py covers it)."""
+    checks (the launch page at / and /static/ is not part of the API; tests/database/test_page.py
+    covers it)."""
     operations = set()
     for pattern, handler, *_ in handlers.routes():
         if handler is handlers.PageHandler:

@@ -1,6 +1,6 @@
 """The launch page's files as HTTP serves them: at / and /static/, with security headers.
 
-What the page does in a browser is tests/test_browser.py.
+What the page does in a browser is tests/browser/test_browser.py.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from langportal.handlers import make_app
 from langportal.handlers.page import STATIC_DIR, content_security_policy
 from langportal.settings import parse_args
 
-from .helpers import Db, send
+from ..helpers import Db, send
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 from langportal import portaldb
 from langportal.handlers.pagination import NO_CURSOR
 
-from .helpers import FIXTURE_SQL, Db, History, call
+from ..helpers import FIXTURE_SQL, Db, History, call
 
 LISTS = [
     "/api/study_activities",

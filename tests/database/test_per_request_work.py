@@ -17,7 +17,7 @@ from tornado import httputil
 from langportal import serving
 from langportal.handlers import headers
 
-from .helpers import Catalog, Db, send
+from ..helpers import Catalog, Db, send
 
 VALID = {"group_id": 1, "study_activity_id": 1}
 

@@ -16,7 +16,7 @@ import tornado.web
 from langportal.handlers import make_app, make_http_server
 from langportal.handlers.deadlines import HTTPServerWithDeadlines
 
-from .helpers import Catalog, Db, wait_until
+from ..helpers import Catalog, Db, wait_until
 
 VALID = b'{"group_id": 1, "study_activity_id": 1}'
 

@@ -12,7 +12,7 @@ import pytest
 from langportal.handlers import make_app
 from langportal.settings import parse_args
 
-from .helpers import FIXTURE_SQL, Db, History, call, send, wait_until
+from ..helpers import FIXTURE_SQL, Db, History, call, send, wait_until
 
 ENABLED = pytest.mark.parametrize("allow_reset", [True], indirect=True)
 

@@ -10,7 +10,7 @@ import random
 import pytest
 import tornado.httpclient
 
-from .helpers import Db, History, call, send
+from ..helpers import Db, History, call, send
 
 
 def path(session: int | str, word: int | str) -> str:

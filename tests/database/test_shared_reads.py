@@ -11,7 +11,7 @@ import pytest
 
 from langportal.handlers import make_app
 
-from .helpers import Catalog, Db, send, wait_until
+from ..helpers import Catalog, Db, send, wait_until
 
 STATS = "/api/dashboard/quick_stats"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .helpers import Db, History, call
+from ..helpers import Db, History, call
 
 
 async def test_activities(http_server_client, history: History):

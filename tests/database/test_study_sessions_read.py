@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from .helpers import T0, Catalog, Db, History, call
+from ..helpers import T0, Catalog, Db, History, call
 
 
 def at(text: str) -> dt.datetime:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .helpers import Db, History, call
+from ..helpers import Db, History, call
 
 
 def summary(reply) -> list[tuple[str, int, int]]:

@@ -23,9 +23,9 @@ import pytest
 from langportal.backups import open_database
 from langportal.settings import parse_args
 
-from .conftest import fresh_folder
-from .helpers import FIXTURE_SQL
-from .servers import SERVER, Server
+from ..conftest import fresh_folder
+from ..helpers import FIXTURE_SQL
+from ..servers import SERVER, Server
 
 pytestmark = pytest.mark.slow
 

@@ -23,8 +23,8 @@ import pytest
 
 from langportal import portaldb
 
-from .dbload import Load, get, stored_ids
-from .servers import Server
+from ..dbload import Load, get, stored_ids
+from ..servers import Server
 
 pytestmark = pytest.mark.slow
 

@@ -30,9 +30,9 @@ import tornado.httpclient
 
 from langportal import portaldb
 
-from .dbload import Load, stored_ids
-from .servers import Server
-from .test_faults import FAULT_SQL
+from ..dbload import Load, stored_ids
+from ..helpers import FAULT_SQL
+from ..servers import Server
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,7 @@ import pytest
 
 from langportal import portaldb
 
-from .helpers import FIXTURE_SQL
+from ..helpers import FIXTURE_SQL
 
 
 @pytest.fixture

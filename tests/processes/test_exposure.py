@@ -14,9 +14,9 @@ import pytest
 from langportal import portaldb
 from langportal.settings import parse_args
 
-from .helpers import FIXTURE_SQL, Db, send
+from ..helpers import FIXTURE_SQL, Db, send
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def test_listens_on_loopback_only_by_default(monkeypatch):

@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from langportal.handlers.metrics import SAMPLE_SECONDS
 
-from .servers import Server
+from ..servers import Server
 
 pytestmark = pytest.mark.slow
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 import pytest
 import tornado.httpclient
 
-from .dbload import get, stored_ids
-from .helpers import wait_until
-from .servers import Server
+from ..dbload import get, stored_ids
+from ..helpers import wait_until
+from ..servers import Server
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ import pytest
 
 from langportal import portaldb
 
-from .servers import SERVER, Server
+from ..servers import SERVER, Server
 
 
 def request(port: int, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
@@ -208,7 +208,7 @@ def test_several_processes_share_the_port_and_stop_together(spawn, database_url,
 
 
 def test_too_many_connections_for_the_database(spawn, direct_database_url, unused_port):
-    # directly: through a pooler the pools connect to the pooler (tests/test_pooler.py)
+    # directly: through a pooler the pools connect to the pooler (tests/cluster/test_pooler.py)
     code, log = spawn(
         "--database-url",
         direct_database_url,

@@ -17,7 +17,7 @@ import pytest
 
 from langportal.settings import default_data_dir, parse_args
 
-from .servers import SERVER, Server
+from ..servers import SERVER, Server
 
 CHECKOUT = SERVER.parent
 # every environment variable the program reads

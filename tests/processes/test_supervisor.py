@@ -17,8 +17,8 @@ import pytest
 
 from langportal.serving import stop_serving
 
-from .helpers import FIXTURE_SQL
-from .servers import Server
+from ..helpers import FIXTURE_SQL
+from ..servers import Server
 
 PAUSE = "LANGPORTAL_TEST_PAUSE_AFTER_FORK"  # langportal.supervisor.PAUSE_ENV
 

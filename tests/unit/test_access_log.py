@@ -17,7 +17,7 @@ import pytest
 
 from langportal.logs import ACCESS_LOGGER, FORMAT, INTERVAL_ENV, BufferedStreamHandler, LineFormatter
 
-from .servers import Server
+from ..servers import Server
 
 
 def _record(name: str, level: int, text: str) -> logging.LogRecord:

@@ -1,5 +1,5 @@
 """The embedded database's watchdog (issue 13), the parts that need no crash: its back-off, and
-what it and EmbeddedPostgres make of a process that has exited. tests/test_db_crash.py kills a
+what it and EmbeddedPostgres make of a process that has exited. tests/processes/test_db_crash.py kills a
 real database under load."""
 
 from __future__ import annotations
