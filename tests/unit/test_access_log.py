@@ -1,23 +1,15 @@
 """The access log is written in batches (langportal/logs.py): in order, on size, on time, at once
-for other records and errors, and nothing lost when the server stops."""
+for other records and errors. That nothing is lost when the server stops:
+tests/processes/test_access_log_stop.py."""
 
 from __future__ import annotations
 
-import concurrent.futures
 import io
 import logging
 import os
-import re
-import signal
 import time
-import urllib.error
-import urllib.request
 
-import pytest
-
-from langportal.logs import ACCESS_LOGGER, FORMAT, INTERVAL_ENV, BufferedStreamHandler, LineFormatter
-
-from ..servers import Server
+from langportal.logs import ACCESS_LOGGER, FORMAT, BufferedStreamHandler, LineFormatter
 
 
 def _record(name: str, level: int, text: str) -> logging.LogRecord:
@@ -110,36 +102,3 @@ def test_the_time_is_formatted_as_the_standard_formatter_does():
         record = _record("portal", logging.INFO, "x")
         record.created, record.msecs = created, int((created - int(created)) * 1000)
         assert ours.format(record) == standard.format(record)
-
-
-def _get(port: int, path: str) -> int:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
-
-
-@pytest.mark.parametrize("processes", ["1", "2"])
-def test_a_graceful_stop_loses_no_access_line(database_url, pooler_mode, unused_port, processes):
-    server = Server(
-        "--port", str(unused_port), "--processes", processes,
-        "--database-url", database_url, "--database-pooler", pooler_mode,
-        env={INTERVAL_ENV: "600"},  # nothing written on time: only the stop can write the lines held
-    )  # fmt: skip
-    try:
-        server.wait_for(r"listening on")
-        paths = [f"/api/study_sessions/{n}" for n in range(1, 41)] + ["/api/groups"] * 20
-        with concurrent.futures.ThreadPoolExecutor(8) as pool:
-            statuses = list(pool.map(lambda path: _get(unused_port, path), paths))
-        assert set(statuses) <= {200, 404}
-        time.sleep(0.5)
-        assert " portal.access: " not in server.output  # held, fewer than a batch
-        server.process.send_signal(signal.SIGTERM)
-        code, output = server.finish()
-        assert code == 0, output
-        access = re.findall(r" portal\.access: \S+ GET (/api/\S+) (\d{3}) ", output)
-        assert len(access) == len(paths), output
-        assert sorted(path for path, _ in access) == sorted(paths)
-    finally:
-        server.kill()
