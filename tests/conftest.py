@@ -5,6 +5,9 @@ temporary folder (never the data folder of ``python server.py``). Every embedded
 needs comes from :func:`embedded_postgres` (``database_url``, ``own_database``), every fresh folder
 from :func:`fresh_folder` (``data_dir``). pytest-tornasync drives the app:
 its ``http_server_client`` serves the ``app`` fixture below on a random port.
+
+The tests are grouped in folders by what they need (see setup.cfg, ``testpaths``); the header of
+every run says which groups it runs and which it leaves out.
 """
 
 from __future__ import annotations
@@ -323,3 +326,39 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_sep("-", "browser screenshots")
         for path in SCREENSHOTS:
             terminalreporter.write_line(str(path))
+
+
+# -- which groups of tests a run runs ----------------------------------------------------------------
+
+TESTS = Path(__file__).resolve().parent
+# The quick groups first: setup.cfg's testpaths, what a plain `pytest` runs.
+GROUP_ORDER = ("unit", "database", "examples", "processes", "browser", "cluster")
+
+
+def all_groups() -> list[str]:
+    """Every folder of tests/ that holds test modules, the quick groups first."""
+    found = {path.parent.name for path in TESTS.glob("*/test_*.py")}
+    return [g for g in GROUP_ORDER if g in found] + sorted(found - set(GROUP_ORDER))
+
+
+def groups_of_run(config: pytest.Config) -> list[str]:
+    """The groups the run's paths reach: ``tests`` (or the checkout) all of them, ``tests/unit``
+    (or a module or test in it) one."""
+    everything = all_groups()
+    chosen: list[str] = []
+    for arg in config.args:
+        path = (config.invocation_params.dir / arg.split("::")[0]).resolve()
+        if path == TESTS or TESTS.is_relative_to(path):
+            chosen += everything
+        elif path.is_relative_to(TESTS) and path.relative_to(TESTS).parts[0] in everything:
+            chosen.append(path.relative_to(TESTS).parts[0])
+    return list(dict.fromkeys(chosen))
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    chosen = groups_of_run(config)
+    left = [g for g in all_groups() if g not in chosen]
+    line = f"test groups: {', '.join(chosen) or 'none'}"
+    if left:
+        line += f" (not run: {', '.join(left)}; `pytest tests` runs every group)"
+    return line

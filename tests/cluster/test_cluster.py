@@ -42,7 +42,7 @@ def _cannot_run() -> str | None:
     return None
 
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(_cannot_run() is not None, reason=str(_cannot_run()))]
+pytestmark = pytest.mark.skipif(_cannot_run() is not None, reason=str(_cannot_run()))
 
 
 class Cluster:

@@ -27,8 +27,6 @@ from ..conftest import fresh_folder
 from ..helpers import FIXTURE_SQL
 from ..servers import SERVER, Server
 
-pytestmark = pytest.mark.slow
-
 Snapshot = dict[str, list[bytes]]
 
 

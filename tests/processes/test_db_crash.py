@@ -26,8 +26,6 @@ from langportal import portaldb
 from ..dbload import Load, get, stored_ids
 from ..servers import Server
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture
 def data_dir():

@@ -34,8 +34,6 @@ from ..dbload import Load, stored_ids
 from ..helpers import FAULT_SQL
 from ..servers import Server
 
-pytestmark = pytest.mark.slow
-
 DISK_FULL = "the database's disk is full; free space on the database server, then retry"
 TMPFS_SIZE = "96m"  # the cluster takes about 40 MiB, its WAL segment in use 16 of them
 

@@ -10,7 +10,6 @@ import re
 import signal
 from pathlib import Path
 
-import pytest
 import tornado.httpclient
 import tornado.testing
 from prometheus_client.parser import text_string_to_metric_families
@@ -18,8 +17,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from langportal.handlers.metrics import SAMPLE_SECONDS
 
 from ..servers import Server
-
-pytestmark = pytest.mark.slow
 
 CREATES = 300
 READS = 300

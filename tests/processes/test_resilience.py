@@ -22,8 +22,6 @@ from ..dbload import get, stored_ids
 from ..helpers import wait_until
 from ..servers import Server
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture
 def start_server(own_database, unused_port):

@@ -103,7 +103,6 @@ def test_a_stop_signal_during_the_start_loop_starts_no_more_servers(spawn, data_
     assert "stopped" in log
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("processes", [1, 3])
 def test_a_stop_signal_at_any_moment_of_start_up_stops_everything(spawn, data_dir, unused_port, processes):
     """SIGTERM after each of many delays: while the database is created, started, migrated,
