@@ -1,6 +1,7 @@
 """The Tornado application: it owns the pool, the named SQL, the schema validators, the group-commit
-runners and its settings (:class:`AppConfig`); ``make_app`` builds it, ``make_http_server`` serves it
-with this service's limits, and ``log_request`` writes the access line of each request."""
+runners and its settings (:class:`AppConfig`); ``make_http_server`` serves it with this service's
+limits, and ``log_request`` writes the access line of each request. ``routes.make_app`` builds it
+with the URL map; the handlers import this module for the application's type."""
 
 from __future__ import annotations
 
@@ -14,11 +15,9 @@ import asyncpg
 import tornado.web
 
 from .. import portaldb
-from .base import NotFoundHandler
 from .deadlines import HTTPServerWithDeadlines
 from .forwarded import Forwarded, Network
 from .metrics import UNMATCHED, Metrics, MetricsHandler
-from .routes import routes
 from .validation import load_validators
 
 log = logging.getLogger("portal")
@@ -78,15 +77,21 @@ class PortalApplication(tornado.web.Application):
     """The Tornado application; it owns the database pool, the named SQL, the schema validators and
     its :class:`AppConfig`."""
 
-    def __init__(self, pool: asyncpg.Pool, config: AppConfig) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        config: AppConfig,
+        handlers: Sequence[Any],
+        default_handler_class: type[tornado.web.RequestHandler],
+    ) -> None:
         # metrics (issue 9): the registry, and /metrics on this port unless served on another
         self.metrics = Metrics() if config.metrics else None
         extra = (
             [(r"/metrics", MetricsHandler, {"portal": self})] if self.metrics and config.metrics_route else []
         )
         super().__init__(
-            [*routes(page_api_origins=config.page_api_origins), *extra],
-            default_handler_class=NotFoundHandler,
+            [*handlers, *extra],
+            default_handler_class=default_handler_class,
             log_function=log_request,
             compress_response=False,
         )
@@ -150,42 +155,6 @@ class PortalApplication(tornado.web.Application):
         except TimeoutError:
             return False
         return True
-
-
-def make_app(
-    pool: asyncpg.Pool,
-    *,
-    cors_origins: Sequence[str] | None = None,
-    pool_timeout: float = 5.0,
-    statement_timeout: float = 5.0,
-    retry_after: int = 1,
-    max_body_bytes: int = MAX_BODY_BYTES,
-    allow_reset: bool = False,
-    idempotency_ttl: float = 24 * 3600,
-    page_api_origins: Sequence[str] = (),
-    metrics: bool = True,
-    metrics_route: bool = True,
-    trusted_proxies: Sequence[Network] = (),
-) -> PortalApplication:
-    """The API as a Tornado application around an asyncpg ``pool`` whose schema is migrated.
-
-    The keywords are the fields of :class:`AppConfig` (see there); ``cors_origins`` and
-    ``page_api_origins`` may be any sequences.
-    """
-    config = AppConfig(
-        cors_origins=None if cors_origins is None else frozenset(cors_origins),
-        pool_timeout=pool_timeout,
-        statement_timeout=statement_timeout,
-        retry_after=retry_after,
-        max_body_bytes=max_body_bytes,
-        allow_reset=allow_reset,
-        idempotency_ttl=idempotency_ttl,
-        page_api_origins=tuple(page_api_origins),
-        metrics=metrics,
-        metrics_route=metrics_route,
-        trusted_proxies=tuple(trusted_proxies),
-    )
-    return PortalApplication(pool, config)
 
 
 def make_http_server(

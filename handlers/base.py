@@ -17,21 +17,18 @@ import re
 import time
 from collections.abc import AsyncIterator
 from http.client import responses
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncpg
 import tornado.web
 from tornado import httputil
 
-from ..portaldb import Connection, Fault, classify, connection_is_suspect, discard
+from ..portaldb import Connection, Fault, classify, connection_is_suspect, discard, reason_of
 from .answers import Answer, APIError, encode_json, not_found
+from .app import PortalApplication
 from .headers import fixed_headers, http_date, request_ids
 from .json_body import BodyBuffer
-from .metrics import reason_of
 from .validation import error_details
-
-if TYPE_CHECKING:
-    from .app import PortalApplication
 
 __all__ = ["MAX_INT32", "APIError", "APIHandler", "Answer", "NotFoundHandler", "encode_json", "not_found"]
 

@@ -37,17 +37,14 @@ import os
 import shutil
 import tempfile
 from bisect import bisect_left
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import asyncpg
 import prometheus_client
 import tornado.web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess, values
 
-from ..portaldb import BatchWaitTimeout
-
-if TYPE_CHECKING:
-    from .app import PortalApplication
+from .. import portaldb
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 UNMATCHED = "unmatched"
@@ -60,6 +57,17 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 500)
 
 _multiprocess_dir: str | None = None
+
+
+class Sampled(Protocol):
+    """What the gauges read of the application (app.py's PortalApplication is one)."""
+
+    pool: asyncpg.Pool
+    metrics: Metrics | None
+    in_flight: int
+    waiting_for_connection: int
+
+    def batchers(self) -> list[portaldb.Batcher]: ...
 
 
 # -- multiprocess mode (the program floor calls these) ------------------------------------------
@@ -206,7 +214,7 @@ class Metrics:
 
     # -- gauges and exposition ------------------------------------------------------------------
 
-    def sample(self, app: PortalApplication) -> None:
+    def sample(self, app: Sampled) -> None:
         """Copy the application's live numbers into the gauges, and flush the pending counts."""
         self.flush()
         pool = app.pool
@@ -229,7 +237,7 @@ class Metrics:
 class MetricsHandler(tornado.web.RequestHandler):
     """GET /metrics (on the API port, or on --metrics-port): no CORS, not counted as an API request."""
 
-    def initialize(self, portal: PortalApplication) -> None:
+    def initialize(self, portal: Sampled) -> None:
         self.portal = portal
 
     def set_default_headers(self) -> None:
@@ -257,7 +265,7 @@ class MetricsHandler(tornado.web.RequestHandler):
         self.get()
 
 
-def metrics_application(portal: PortalApplication) -> tornado.web.Application:
+def metrics_application(portal: Sampled) -> tornado.web.Application:
     """The application of --metrics-port: GET /metrics and nothing else (JSON 404 elsewhere)."""
     return tornado.web.Application(
         [(r"/metrics", MetricsHandler, {"portal": portal})],
@@ -273,28 +281,3 @@ class _NotHere(tornado.web.RequestHandler):
         self.set_status(404)
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.finish({"error": f"no endpoint at {self.request.path}; this port serves /metrics only"})
-
-
-# Most specific first: TooManyConnectionsError is also an InsufficientResourcesError.
-_RESOURCE_REASONS: tuple[tuple[type[BaseException], str], ...] = (
-    (asyncpg.DiskFullError, "disk_full"),
-    (asyncpg.OutOfMemoryError, "out_of_memory"),
-    (asyncpg.TooManyConnectionsError, "too_many_connections"),
-    (asyncpg.ConfigurationLimitExceededError, "configuration_limit"),
-    (asyncpg.InsufficientResourcesError, "out_of_resources"),
-)
-
-
-def reason_of(exc: BaseException, *, waiting_for_connection: bool) -> str:
-    """The ``reason`` label of a 503 for ``exc`` (a fault ``portaldb.classify`` accepts),
-    raised while the request was still ``waiting_for_connection`` or after it had one."""
-    for kind, reason in _RESOURCE_REASONS:  # SQLSTATE class 53 (portaldb/faults.py)
-        if isinstance(exc, kind):
-            return reason
-    if isinstance(exc, BatchWaitTimeout) or (waiting_for_connection and isinstance(exc, TimeoutError)):
-        return "pool_timeout"
-    if isinstance(exc, asyncpg.QueryCanceledError):
-        return "statement_timeout"
-    if isinstance(exc, TimeoutError):
-        return "timeout"
-    return "database_unavailable"

@@ -1,12 +1,17 @@
-"""The URL map: every route of the API under /api, then the launch page at / and /static/."""
+"""The URL map: every route of the API under /api, then the launch page at / and /static/; and
+``make_app``, the application serving it."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from .base import APIHandler
+import asyncpg
+
+from .app import MAX_BODY_BYTES, AppConfig, PortalApplication
+from .base import APIHandler, NotFoundHandler
 from .dashboard import LastStudySessionHandler, QuickStatsHandler, StudyProgressHandler
+from .forwarded import Network
 from .groups import GroupHandler, GroupsHandler, GroupStudySessionsHandler, GroupWordsHandler
 from .health import LivenessHandler, ReadinessHandler
 from .openapi import OpenAPIHandler, build_document
@@ -52,3 +57,41 @@ def api_routes() -> list[tuple[str, type[APIHandler]] | tuple[str, type[APIHandl
         (r"/healthz", LivenessHandler),
         (r"/readyz", ReadinessHandler),
     ]
+
+
+def make_app(
+    pool: asyncpg.Pool,
+    *,
+    cors_origins: Sequence[str] | None = None,
+    pool_timeout: float = 5.0,
+    statement_timeout: float = 5.0,
+    retry_after: int = 1,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    allow_reset: bool = False,
+    idempotency_ttl: float = 24 * 3600,
+    page_api_origins: Sequence[str] = (),
+    metrics: bool = True,
+    metrics_route: bool = True,
+    trusted_proxies: Sequence[Network] = (),
+) -> PortalApplication:
+    """The API as a Tornado application around an asyncpg ``pool`` whose schema is migrated.
+
+    The keywords are the fields of :class:`AppConfig` (see there); ``cors_origins`` and
+    ``page_api_origins`` may be any sequences.
+    """
+    config = AppConfig(
+        cors_origins=None if cors_origins is None else frozenset(cors_origins),
+        pool_timeout=pool_timeout,
+        statement_timeout=statement_timeout,
+        retry_after=retry_after,
+        max_body_bytes=max_body_bytes,
+        allow_reset=allow_reset,
+        idempotency_ttl=idempotency_ttl,
+        page_api_origins=tuple(page_api_origins),
+        metrics=metrics,
+        metrics_route=metrics_route,
+        trusted_proxies=tuple(trusted_proxies),
+    )
+    return PortalApplication(
+        pool, config, routes(page_api_origins=config.page_api_origins), default_handler_class=NotFoundHandler
+    )

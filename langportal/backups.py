@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import fcntl
 import os
 import signal
 import subprocess
@@ -27,10 +26,9 @@ from typing import Any
 import asyncpg
 
 from . import portaldb
-from .commands import CommandError, command
-from .portaldb.embedded import SOCKET_PORT, _bin_dir
+from .commands import CommandError
 from .portaldb.queries import SQL_DIR
-from .settings import Config, _OneLineErrors, parse_args
+from .settings import Config, OneLineErrorParser, parse_args
 
 DUMP_MAGIC = b"PGDMP"  # the first bytes of a pg_dump custom-format archive
 REPLACE_SQL = SQL_DIR / "commands" / "replace.sql"
@@ -40,7 +38,7 @@ REPLACE_SQL = SQL_DIR / "commands" / "replace.sql"
 
 
 def _parser(prog: str, name: str, description: str) -> argparse.ArgumentParser:
-    parser = _OneLineErrors(
+    parser = OneLineErrorParser(
         prog=f"{prog} {name}",
         description=description,
         epilog="The database is the one the server would use: --data-dir / DATA_DIR (the embedded "
@@ -77,16 +75,15 @@ def open_database(config: Config, *, create: bool) -> Iterator[Database]:
         return
     assert config.data_dir is not None
     data_dir = config.data_dir.expanduser().resolve()
-    pgdata = data_dir / "pgdata"
-    if not create and not (pgdata / "PG_VERSION").exists():
+    if not create and not portaldb.EmbeddedPostgres.created_in(data_dir):
         raise CommandError(
             f"there is no embedded database in {data_dir}; pass the --data-dir of your server "
             "(or --database-url)"
         )
     where = f"the embedded database in {data_dir}"
-    socket_dir = _running_server_socket(data_dir)
-    if socket_dir is not None:
-        yield Database(_socket_dsn(socket_dir), f"{where} (served now)", served=True)
+    served = portaldb.EmbeddedPostgres.served_dsn(data_dir)
+    if served is not None:
+        yield Database(served, f"{where} (served now)", served=True)
         return
     embedded = portaldb.EmbeddedPostgres(data_dir)
     with _interruptible():
@@ -95,38 +92,6 @@ def open_database(config: Config, *, create: bool) -> Iterator[Database]:
             yield Database(embedded.dsn, where, served=False)
         finally:
             embedded.stop()
-
-
-def _running_server_socket(data_dir: Path) -> Path | None:
-    """The socket folder of the server holding ``data_dir``'s lock, or None when none holds it."""
-    lock = data_dir / "server.lock"
-    if not lock.exists():
-        return None
-    fd = os.open(lock, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pass  # held: a server runs
-        else:
-            return None
-    finally:
-        os.close(fd)  # releases the shared lock taken, if any
-    # postmaster.pid, line 5: the folder of the server's unix socket (PostgreSQL's own record)
-    try:
-        lines = (data_dir / "pgdata" / "postmaster.pid").read_text().splitlines()
-    except FileNotFoundError:
-        lines = []
-    if len(lines) < 5 or not lines[4].strip():
-        raise CommandError(
-            f"a server holds {data_dir} but its database is not running yet (starting or "
-            "stopping); try again in a moment"
-        )
-    return Path(lines[4].strip())
-
-
-def _socket_dsn(socket_dir: Path) -> str:
-    return f"postgresql://postgres@/postgres?host={socket_dir}&port={SOCKET_PORT}"
 
 
 @contextlib.contextmanager
@@ -144,7 +109,7 @@ def _interruptible() -> Iterator[None]:
 
 
 def _tool(name: str) -> str:
-    return str(_bin_dir() / name)
+    return str(portaldb.EmbeddedPostgres.program(name))
 
 
 def _run(argv: list[str], what: str, **kwargs: Any) -> None:
@@ -168,7 +133,6 @@ async def _count_relations(dsn: str) -> int:
 # -- backup ---------------------------------------------------------------------------------------
 
 
-@command("backup", "write a consistent dump of the database to FILE (pg_dump custom format)")
 def backup(args: list[str], prog: str, checkout: Path | None) -> int:
     parser = _parser(
         prog,
@@ -212,7 +176,6 @@ def backup(args: list[str], prog: str, checkout: Path | None) -> int:
 # -- restore --------------------------------------------------------------------------------------
 
 
-@command("restore", "load a backup FILE into an empty database (--replace: over the portal's data)")
 def restore(args: list[str], prog: str, checkout: Path | None) -> int:
     parser = _parser(
         prog,
@@ -290,7 +253,6 @@ def _load(source: Path, database: Database, *, replace: bool) -> None:
 # -- psql -----------------------------------------------------------------------------------------
 
 
-@command("psql", "open a psql shell on the database (arguments after -- go to psql)")
 def psql(args: list[str], prog: str, checkout: Path | None) -> int:
     parser = _parser(
         prog,

@@ -1,5 +1,7 @@
 """The program's commands, chosen by the first argument: ``serve`` (the default), ``migrate``, and
-the database tools of ``backups.py`` (``backup``, ``restore``, ``psql``).
+the database tools of ``backups.py`` (``backup``, ``restore``, ``psql``). This module holds what
+they share (:class:`Command`, :class:`CommandError`, running one by name) and ``migrate``;
+``program.py`` lists them all in its table.
 
     langportal [serve] [flags]           # the API server (see langportal --help)
     langportal migrate [flags]           # bring the schema up to date, then exit
@@ -7,15 +9,15 @@ the database tools of ``backups.py`` (``backup``, ``restore``, ``psql``).
     langportal restore FILE [--replace]  # load one into an empty database (or replace the data)
     langportal psql                      # a psql shell on the database
 
-A new command is one function decorated with ``@command("name", "what it does")`` taking the
-arguments after its name; it returns the exit code.
+A new command is one function taking the arguments after its name, the program's name and the
+checkout (or None) and returning the exit code, and one row of ``program.COMMANDS``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,65 +38,44 @@ class CommandError(Exception):
 
 @dataclass(frozen=True)
 class Command:
-    name: str
+    """One command: what it does (for --help), and ``run(args, prog, checkout) -> exit code``."""
+
     summary: str
     run: Callable[[list[str], str, Path | None], int]
 
 
-COMMANDS: dict[str, Command] = {}
-
-
-def command(name: str, summary: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
-    """Register ``run(args, prog, checkout) -> exit code`` as the command ``name``."""
-
-    def register(run: Callable[..., int]) -> Callable[..., int]:
-        COMMANDS[name] = Command(name, summary, run)
-        return run
-
-    return register
-
-
-def commands_help(prog: str) -> str:
+def commands_help(commands: Mapping[str, Command], prog: str) -> str:
     """The list of commands, for the end of ``langportal --help``."""
-    width = max(len(name) for name in COMMANDS)
-    lines = [f"  {name:<{width}}  {c.summary}" for name, c in COMMANDS.items()]
+    width = max(len(name) for name in commands)
+    lines = [f"  {name:<{width}}  {c.summary}" for name, c in commands.items()]
     return f"commands (`{prog} COMMAND --help` for each; without one, {prog} serves):\n" + "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None, *, prog: str, checkout: Path | None) -> int:
+def run_command(
+    commands: Mapping[str, Command], argv: Sequence[str] | None, *, prog: str, checkout: Path | None
+) -> int:
     """Run the command named first in ``argv`` (``serve`` when none is); its exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     name = "serve"
     if args and not args[0].startswith("-"):
         name = args.pop(0)
-        if name not in COMMANDS:
+        if name not in commands:
             print(
-                f"{prog}: error: no command {name!r}; the commands are {', '.join(COMMANDS)} (see --help)",
+                f"{prog}: error: no command {name!r}; the commands are {', '.join(commands)} (see --help)",
                 file=sys.stderr,
             )
             return 2
     try:
-        return COMMANDS[name].run(args, prog, checkout)
+        return commands[name].run(args, prog, checkout)
     except (CommandError, portaldb.EmbeddedPostgresError) as exc:
         print(f"{prog} {name}: error: {exc}", file=sys.stderr)
         return getattr(exc, "code", 2)
 
 
-# -- serve ----------------------------------------------------------------------------------------
-
-
-@command("serve", "serve the API (the default command; every flag in --help)")
-def _serve(args: list[str], prog: str, checkout: Path | None) -> int:
-    from .program import serve_main  # the program imports this module
-
-    return serve_main(args, prog=prog, checkout=checkout, epilog=commands_help(prog))
-
-
 # -- migrate --------------------------------------------------------------------------------------
 
 
-@command("migrate", "bring the database's schema up to date, then exit (run it before the instances)")
-def _migrate(args: list[str], prog: str, checkout: Path | None) -> int:
+def migrate(args: list[str], prog: str, checkout: Path | None) -> int:
     """``langportal migrate [settings]``: apply the pending migrations, then exit (0, or 2 with the
     reason), with the same settings the instances use (``--database-url``, ``--database-pooler``,
     ``--statement-timeout``...). Starting the instances without it is safe too: each migrates under
@@ -117,7 +98,3 @@ def _migrate(args: list[str], prog: str, checkout: Path | None) -> int:
         print(f"{prog} migrate: error: {exc}", file=sys.stderr)
         return 2
     return 0
-
-
-# The database tools register themselves with @command on import.
-from . import backups  # noqa: E402, F401

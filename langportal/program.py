@@ -22,7 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import commands, portaldb
+from . import backups, portaldb
+from .commands import Command, commands_help, migrate, run_command
 from .handlers import metrics
 from .logs import setup_logging
 from .serving import bind, check_connection_budget, prepare_database, run_loop, serve
@@ -97,7 +98,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "langportal", checkou
     """Run the program; its exit code. ``checkout`` is passed by a checkout's ``server.py`` only
     (its data then defaults to ``./data`` there; see settings.default_data_dir). The first
     argument may name a command (migrate, backup, restore, psql; see commands.py); serving is the default."""
-    return commands.main(argv, prog=prog, checkout=checkout)
+    return run_command(COMMANDS, argv, prog=prog, checkout=checkout)
 
 
 def serve_main(
@@ -113,3 +114,23 @@ def serve_main(
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _serve(args: list[str], prog: str, checkout: Path | None) -> int:
+    return serve_main(args, prog=prog, checkout=checkout, epilog=commands_help(COMMANDS, prog))
+
+
+# The commands, by the name a user types first; ``serve`` is the default (see commands.py).
+COMMANDS: dict[str, Command] = {
+    "serve": Command("serve the API (the default command; every flag in --help)", _serve),
+    "migrate": Command(
+        "bring the database's schema up to date, then exit (run it before the instances)", migrate
+    ),
+    "backup": Command(
+        "write a consistent dump of the database to FILE (pg_dump custom format)", backups.backup
+    ),
+    "restore": Command(
+        "load a backup FILE into an empty database (--replace: over the portal's data)", backups.restore
+    ),
+    "psql": Command("open a psql shell on the database (arguments after -- go to psql)", backups.psql),
+}

@@ -165,7 +165,7 @@ def _networks(text: str) -> tuple[Network, ...]:
         raise argparse.ArgumentTypeError(f"--trusted-proxies: {exc}") from None
 
 
-class _OneLineErrors(argparse.ArgumentParser):
+class OneLineErrorParser(argparse.ArgumentParser):
     """A wrong flag is one line saying what to fix (not argparse's usage block first)."""
 
     def error(self, message: str) -> NoReturn:
@@ -195,7 +195,7 @@ def parse_args(
     else:
         data_help = f"default {PER_USER_DATA_DIR_HELP}, here {data_default or '(no home folder: required)'}"
 
-    parser = _OneLineErrors(
+    parser = OneLineErrorParser(
         prog=prog,
         description="Serve the language portal's API (POST /api/study_sessions and friends).\n"
         "Every setting is a flag; the environment variable named in its help is used when the\n"

@@ -5,7 +5,7 @@ The lowest floor of the project: it knows nothing of HTTP.
 
 from .batch import Batcher, BatchWaitTimeout, Lane
 from .embedded import EmbeddedPostgres, EmbeddedPostgresError
-from .faults import DatabaseHealth, Fault, classify
+from .faults import DatabaseHealth, Fault, classify, reason_of
 from .idempotency import purge_idempotency_keys
 from .maintenance import FOLD_SECONDS, fold_session_stretches
 from .migrations import MigrationError, migrate, restore_demo
@@ -52,6 +52,7 @@ __all__ = [
     "load_queries",
     "migrate",
     "purge_idempotency_keys",
+    "reason_of",
     "redact",
     "restore_demo",
     "statement_timeouts",

@@ -62,6 +62,11 @@ def _bin_dir() -> Path:
     return bin_dir
 
 
+def socket_dsn(socket_dir: Path) -> str:
+    """The postgres database over the unix socket in ``socket_dir``, as a libpq-style URL."""
+    return f"postgresql://postgres@/postgres?host={socket_dir}&port={SOCKET_PORT}"
+
+
 # What a data folder of the embedded database holds (lost+found: a file system's own folder).
 _OWN_ENTRIES = frozenset({"pgdata", "postgres.log", "server.lock", "lost+found"})
 
@@ -103,7 +108,48 @@ class EmbeddedPostgres:
     @property
     def dsn(self) -> str:
         """A libpq-style URL asyncpg and psql understand: the postgres database over the socket."""
-        return f"postgresql://postgres@/postgres?host={self.socket_dir}&port={SOCKET_PORT}"
+        return socket_dsn(self.socket_dir)
+
+    @staticmethod
+    def program(name: str) -> Path:
+        """The path of one of the PostgreSQL programs the embedded server comes with (``pg_dump``,
+        ``pg_restore``, ``psql``...): the same version as the server, so a dump is never refused
+        for a version mismatch."""
+        return _bin_dir() / name
+
+    @staticmethod
+    def created_in(data_dir: Path) -> bool:
+        """Whether ``data_dir`` holds an embedded database (created by an earlier start)."""
+        return (data_dir / "pgdata" / "PG_VERSION").exists()
+
+    @staticmethod
+    def served_dsn(data_dir: Path) -> str | None:
+        """The URL of the embedded database in ``data_dir`` through the socket of the server that
+        holds the folder now, or None when no server holds it (the caller may then start one)."""
+        lock = data_dir / "server.lock"
+        if not lock.exists():
+            return None
+        fd = os.open(lock, os.O_RDONLY)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pass  # held: a server runs
+            else:
+                return None
+        finally:
+            os.close(fd)  # releases the shared lock taken, if any
+        # postmaster.pid, line 5: the folder of the server's unix socket (PostgreSQL's own record)
+        try:
+            lines = (data_dir / "pgdata" / "postmaster.pid").read_text().splitlines()
+        except FileNotFoundError:
+            lines = []
+        if len(lines) < 5 or not lines[4].strip():
+            raise EmbeddedPostgresError(
+                f"a server holds {data_dir} but its database is not running yet (starting or "
+                "stopping); try again in a moment"
+            )
+        return socket_dsn(Path(lines[4].strip()))
 
     def start(self) -> None:
         self._prepare_dirs()

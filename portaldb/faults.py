@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from .batch import BatchWaitTimeout
 from .pool import UNAVAILABLE_ERRORS, is_unavailable
 
 log = logging.getLogger("portaldb.faults")
@@ -34,32 +35,40 @@ class Fault:
     message: str  # for the client, the 503's "error"
     # reads may still work (a full disk): only a successful write shows it is over
     writes_only: bool = False
+    # its name in the metrics (the 503s' ``reason``); a timeout or an outage is named by
+    # :func:`reason_of`, which knows where the request was when it met it
+    reason: str = "database_unavailable"
 
 
 DISK_FULL = Fault(
     "the database's disk is full",
     "the database's disk is full; free space on the database server, then retry",
     writes_only=True,
+    reason="disk_full",
 )
 OUT_OF_MEMORY = Fault(
     "the database server is out of memory",
     "the database server is out of memory; retry shortly (if it lasts, free memory on the database server)",
     writes_only=True,
+    reason="out_of_memory",
 )
 CONFIGURATION_LIMIT = Fault(
     "the database reached a configured limit",
     "the database reached a configured limit (such as max_locks_per_transaction); retry shortly, "
     "and if it lasts an operator must raise that setting",
     writes_only=True,
+    reason="configuration_limit",
 )
 TOO_MANY_CONNECTIONS = Fault(
     "the database has no free connection slots (max_connections)",
     "the database is unavailable or busy; retry shortly",
+    reason="too_many_connections",
 )
 OUT_OF_RESOURCES = Fault(
     "the database server is out of a resource",
     "the database server is out of a resource (disk, memory or a configured limit); retry shortly",
     writes_only=True,
+    reason="out_of_resources",
 )
 # The message of these two is the one clients always got for an unreachable or busy database.
 UNAVAILABLE = Fault(
@@ -99,6 +108,21 @@ def classify(exc: BaseException) -> Fault | None:
     if isinstance(exc, _UNAVAILABLE_ERRORS) or is_unavailable(exc):
         return UNAVAILABLE  # is_unavailable: the InterfaceErrors that mean the connection is gone
     return None
+
+
+def reason_of(exc: BaseException, *, waiting_for_connection: bool) -> str:
+    """The ``reason`` label of a 503 for ``exc`` (a fault :func:`classify` accepts), raised while
+    the request was still ``waiting_for_connection`` or after it had one."""
+    for kind, fault in _RESOURCE_FAULTS:
+        if isinstance(exc, kind):
+            return fault.reason
+    if isinstance(exc, BatchWaitTimeout) or (waiting_for_connection and isinstance(exc, TimeoutError)):
+        return "pool_timeout"
+    if isinstance(exc, asyncpg.QueryCanceledError):
+        return "statement_timeout"
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    return UNAVAILABLE.reason
 
 
 def describe(exc: BaseException) -> str:
