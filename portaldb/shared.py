@@ -63,10 +63,12 @@ class SharedReads:
         self._end(key, future)
         if not future.done():
             if isinstance(exc, asyncio.CancelledError):
-                future.cancel()
-            else:
-                future.set_exception(exc)
-                future.exception()  # retrieved: with no one joined, nothing is left to report
+                # The leader was cut off (its request's deadline: asyncio.timeout cancels it). Those
+                # who joined it get a timeout, which they answer as the leader does (a 503); a
+                # cancelled future would cancel them instead, and their requests would never end.
+                exc = TimeoutError("the identical read this one joined was cut off before its answer")
+            future.set_exception(exc)
+            future.exception()  # retrieved: with no one joined, nothing is left to report
 
     def _end(self, key: Hashable, future: asyncio.Future[Any]) -> None:
         if self._waiting.get(key) is future:
