@@ -113,7 +113,7 @@ async def test_readers_that_joined_a_read_cut_off_by_its_deadline_get_its_503(
 ):
     # The leader's request deadline (pool_timeout + statement_timeout + 1 s = 3.2 s) cancels it
     # while its statement waits for a lock (the database's own statement timeout is 5 s): those
-    # who joined it must get the same 503, not wait forever.
+    # who joined it must get the same 503, not a 500 or no answer at all.
     shared = app.shared_reads
     locker = await asyncpg.connect(direct_database_url)
     try:
@@ -121,65 +121,6 @@ async def test_readers_that_joined_a_read_cut_off_by_its_deadline_get_its_503(
             await locker.execute("LOCK TABLE history_totals IN ACCESS EXCLUSIVE MODE")
             async with one_connection.acquire():  # the readers queue, so they can join the first
                 replies = asyncio.ensure_future(sessions_answered(http_server_client, 3))
-                await wait_until(lambda: shared.joined_reads == 2, 5, "two joined the second, not the first")
-        await transaction.rollback()
-    finally:
-        await locker.close()
-    assert await in_flight == [0]
-    assert await behind == [0, 0, 0]
-    assert shared.sent_reads == 2
-    assert shared.joined_reads == 2
-
-
-@pytest.mark.parametrize("options", [{"allow_reset": True}])
-async def test_writes_never_share(http_server_client, app, one_connection, db: Db, catalog: Catalog):
-    async with one_connection.acquire():  # three identical writes wait together
-        posts = [
-            asyncio.ensure_future(send(http_server_client, "POST", "/api/reset_history")) for _ in range(3)
-        ]
-        await wait_until(lambda: app.in_flight == 3, 5, "three resets waiting")
-    replies = await asyncio.gather(*posts)
-    assert [reply.status for reply in replies] == [200, 200, 200]
-    assert app.shared_reads.sent_reads == 0  # each ran its own statement
-    assert app.shared_reads.joined_reads == 0
-
-
-@pytest.mark.parametrize("options", [{"pool_timeout": 0.3}])
-async def test_readers_joined_to_a_read_that_gets_no_connection_are_answered_503(
-    http_server_client, app, one_connection, db: Db, catalog: Catalog
-):
-    async with one_connection.acquire():
-        replies = await asyncio.gather(*(send(http_server_client, "GET", STATS) for _ in range(4)))
-        assert app.shared_reads.joined_reads == 3
-    assert [reply.status for reply in replies] == [503] * 4
-    assert all(reply.headers["Retry-After"] == "1" for reply in replies)
-    assert len({reply.body for reply in replies}) == 1  # the same answer for each
-    text = (await send(http_server_client, "GET", "/metrics")).body.decode()
-    assert 'portal_unavailable_total{reason="pool_timeout"} 4.0' in text  # each 503 counted
-
-
-async def sessions_answered(client, count: int) -> list:
-    return await asyncio.gather(*(send(client, "GET", STATS, request_timeout=15) for _ in range(count)))
-
-
-@pytest.mark.parametrize("options", [{"statement_timeout": 0.2, "pool_timeout": 2}])
-async def test_readers_that_joined_a_read_cut_off_by_its_deadline_get_its_503(
-    http_server_client, app, one_connection, direct_database_url, db: Db, options
-):
-    # The leader's request deadline (pool_timeout + statement_timeout + 1 s = 3.2 s) cancels it
-    # while its statement waits for a lock (the database's own statement timeout is 5 s): those
-    # who joined it must get the same 503, not wait forever.
-    shared = app.shared_reads
-    locker = await asyncpg.connect(direct_database_url)
-    try:
-        async with locker.transaction():
-            await locker.execute("LOCK TABLE history_totals IN ACCESS EXCLUSIVE MODE")
-            async with one_connection.acquire():  # the readers queue, so they can join the first
-                replies = asyncio.ensure_future(
-                    asyncio.gather(
-                        *(send(http_server_client, "GET", STATS, request_timeout=15) for _ in range(3))
-                    )
-                )
                 await wait_until(lambda: shared.joined_reads == 2, 5, "two readers joined the first")
             done = await replies
     finally:
