@@ -51,6 +51,9 @@ class APIHandler(tornado.web.RequestHandler):
     _body: BodyBuffer
     _request_id: str | None = None
     _counted = False
+    # Set by a request whose method writes but that only read this time (a keyed replay): its
+    # success says nothing of whether the database can store data, so it ends no full-disk episode.
+    only_read = False
 
     # -- request lifecycle ----------------------------------------------------------------------
 
@@ -174,7 +177,7 @@ class APIHandler(tornado.web.RequestHandler):
         finally:
             if waiting:
                 app.waiting_for_connection -= 1
-        app.health.succeeded(write=self.request.method not in ("GET", "HEAD"))
+        app.health.succeeded(write=self.request.method not in ("GET", "HEAD") and not self.only_read)
 
     def _unavailable(self, exc: Exception, fault: Fault, *, waiting_for_connection: bool = False) -> APIError:
         """A database fault is a 503 saying what is wrong, with Retry-After, logged once per

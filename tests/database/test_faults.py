@@ -268,3 +268,23 @@ async def test_other_database_errors_are_still_500(http_server_client, fault, ca
     assert reply.json["error"] == "internal server error"
     assert trouble_lines(caplog) == []
     assert [r for r in caplog.records if r.name == "portal.api" and r.exc_info]
+
+
+async def test_a_keyed_replay_during_a_full_disk_ends_no_episode(
+    http_server_client, fault, catalog: Catalog, db: Db, caplog
+):
+    """A replay reads the stored answer and writes nothing: it shows nothing of the disk."""
+    caplog.set_level(logging.INFO)
+    keyed = {"Idempotency-Key": "replayed-during-the-fault"}
+    first = await send(http_server_client, "POST", "/api/study_sessions", VALID, headers=keyed)
+    assert first.status == 201
+    await fault("53100", "No space left on device")
+    assert (await send(http_server_client, "POST", "/api/study_sessions", VALID)).status == 503
+    await asyncio.sleep(1.05)  # a second without refusals: a success now would end the episode
+    replay = await send(http_server_client, "POST", "/api/study_sessions", VALID, headers=keyed)
+    assert replay.status == 201
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert len(trouble_lines(caplog)) == 1, trouble_lines(caplog)  # still in the episode
+    await fault(None)
+    assert (await send(http_server_client, "POST", "/api/study_sessions", VALID)).status == 201
+    assert trouble_lines(caplog)[-1].startswith("database recovered after 1 refused request")
