@@ -70,6 +70,16 @@ OUT_OF_RESOURCES = Fault(
     writes_only=True,
     reason="out_of_resources",
 )
+# A standby, an old primary back as one, or a database set default_transaction_read_only: every
+# write fails with SQLSTATE 25006 until the client reaches a primary again. The connection is
+# dropped (pool.connection_is_suspect), so a multi-host URL with target_session_attrs=read-write
+# finds the new primary on the next connect.
+READ_ONLY = Fault(
+    "the database accepts only reads (a standby, or default_transaction_read_only is on)",
+    "the database accepts only reads right now (a standby, or a failover in progress); retry shortly",
+    writes_only=True,
+    reason="read_only",
+)
 # The message of these two is the one clients always got for an unreachable or busy database.
 UNAVAILABLE = Fault(
     "the database is down, restarting or unreachable",
@@ -103,6 +113,8 @@ def classify(exc: BaseException) -> Fault | None:
     for kind, fault in _RESOURCE_FAULTS:
         if isinstance(exc, kind):
             return fault
+    if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
+        return READ_ONLY
     if isinstance(exc, _BUSY_ERRORS):
         return BUSY
     if isinstance(exc, _UNAVAILABLE_ERRORS) or is_unavailable(exc):
@@ -116,6 +128,8 @@ def reason_of(exc: BaseException, *, waiting_for_connection: bool) -> str:
     for kind, fault in _RESOURCE_FAULTS:
         if isinstance(exc, kind):
             return fault.reason
+    if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
+        return READ_ONLY.reason
     if isinstance(exc, BatchWaitTimeout) or (waiting_for_connection and isinstance(exc, TimeoutError)):
         return "pool_timeout"
     if isinstance(exc, asyncpg.QueryCanceledError):

@@ -37,6 +37,7 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.CrashShutdownError,  # 57P02
     asyncpg.TooManyConnectionsError,  # 53300
     asyncpg.QueryCanceledError,  # 57014: statement_timeout
+    asyncpg.ReadOnlySQLTransactionError,  # 25006: a standby, or default_transaction_read_only
     # A connection whose protocol state was left inconsistent when the server cut it off
     # mid-statement (MagicStack/asyncpg#1069): seen here right after a database restart.
     asyncpg.exceptions._base.InternalClientError,
