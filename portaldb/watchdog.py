@@ -6,7 +6,9 @@ started the database (with ``--processes N``, the parent, which never serves): i
 postmaster's pid (a pidfd, so it notices at once; polled every ``interval`` where there is none),
 logs one line when the server is gone, and restarts it with the same options; PostgreSQL's crash
 recovery replays the WAL, so every committed transaction is back. Restarts that keep failing, or
-crashes that keep coming, back off (0.5 s, 1, 2, 4 ... up to 30 s) and the log says so.
+crashes that keep coming, back off (0.5 s, 1, 2, 4 ... up to 30 s) and the log says so. Whatever a
+restart raises (the database's own error, an OSError of a full temporary folder or a failed fork,
+a bug), it is logged on one line with when it is tried again: the thread never dies of it.
 
 Forking (``--processes``) while the thread runs is safe: a fork waits until the watchdog is idle
 (between polls), and a forked child never runs the thread nor owns the database.
@@ -85,13 +87,29 @@ class Watchdog:
     # -- the thread -------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        pid = self.database.postmaster_pid()
+        pid: int | None = None
+        looked = False  # whether the pid of the server to watch was read yet
+        failures = 0  # of the watchdog's own steps, in a row (a failed restart is a strike instead)
         while not self._stopping.is_set():
-            if pid is None or not self._wait_for_exit(pid):
-                if pid is None:
-                    pid = self._restart(None)
-                continue
-            pid = self._restart(pid)
+            try:
+                if not looked:
+                    pid, looked = self.database.postmaster_pid(), True
+                if pid is None or not self._wait_for_exit(pid):
+                    if pid is None:
+                        pid = self._restart(None)
+                    continue
+                pid = self._restart(pid)
+                failures = 0
+            except Exception as exc:  # anything at all: the thread must live, or no restart ever comes
+                failures += 1
+                delay = backoff(failures, self.first_delay, self.max_delay)
+                log.error(
+                    "the watchdog of the embedded PostgreSQL failed (%s); it will retry in %.1f s",
+                    _describe(exc),
+                    delay,
+                )
+                log.debug("the watchdog's failure", exc_info=True)
+                self._stopping.wait(delay)
 
     def _wait_for_exit(self, pid: int) -> bool:
         """Block until ``pid`` exits (True) or the watchdog is stopped (False)."""
@@ -140,15 +158,17 @@ class Watchdog:
         down_since = time.monotonic()
         if pid is not None:
             self._await_gone(pid)
+        failed = False  # the last try failed, and its line said when the next one comes
         while not self._stopping.is_set():
             delay = backoff(self._strikes - 1, self.first_delay, self.max_delay)
             if delay:
-                log.warning(
-                    "the embedded PostgreSQL keeps failing (%d crashes or failed starts in a row); "
-                    "next restart in %.1f s",
-                    self._strikes,
-                    delay,
-                )
+                if not failed:
+                    log.warning(
+                        "the embedded PostgreSQL keeps failing (%d crashes or failed starts in a "
+                        "row); next restart in %.1f s",
+                        self._strikes,
+                        delay,
+                    )
                 if self._stopping.wait(delay):
                     return None
             with self._busy:
@@ -156,9 +176,18 @@ class Watchdog:
                     return None
                 try:
                     self.database.restart_after_crash()
-                except EmbeddedPostgresError as exc:
-                    log.error("could not restart the embedded PostgreSQL: %s", exc)
+                except Exception as exc:  # not only its own errors: an OSError (a full /tmp, a fork
+                    # that failed) must not end the thread, or the database is never restarted
                     self._strikes += 1
+                    failed = True
+                    log.error(
+                        "could not restart the embedded PostgreSQL: %s; %d crashes or failed starts "
+                        "in a row, next restart in %.1f s",
+                        _describe(exc),
+                        self._strikes,
+                        backoff(self._strikes - 1, self.first_delay, self.max_delay),
+                    )
+                    log.debug("the failed restart", exc_info=True)
                     continue
                 self.restarts += 1
                 self._up_since = time.monotonic()
@@ -182,6 +211,15 @@ class Watchdog:
             os.waitpid(pid, os.WNOHANG)
         if not process_alive(pid):
             self.database.forget_dead_postmaster(pid)
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for a failure: the database's own errors say what to do; anything else (an OSError,
+    a bug) is named by its type, since its message alone may be no more than "[Errno 28] ..."."""
+    text = " ".join(str(exc).split())
+    if isinstance(exc, EmbeddedPostgresError):
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 # -- fork safety ----------------------------------------------------------------------------------
