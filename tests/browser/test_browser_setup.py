@@ -120,7 +120,7 @@ def test_a_run_without_chromium_passes_with_one_line_saying_how_to_run_them(tmp_
     skipped = [line for line in lines if line.startswith("SKIPPED")]
     assert len(skipped) == 1, output
     assert re.fullmatch(
-        r"SKIPPED \[\d+\] tests/test_browser\.py:\d+: browser tests: Chromium is not installed "
+        r"SKIPPED \[\d+\] tests/browser/test_browser\.py:\d+: browser tests: Chromium is not installed "
         r"\(no chromium on PATH\); to run them: apt-get install -y chromium",
         skipped[0],
     ), skipped[0]
