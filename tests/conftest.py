@@ -359,6 +359,17 @@ def pytest_report_header(config: pytest.Config) -> str:
     chosen = groups_of_run(config)
     left = [g for g in all_groups() if g not in chosen]
     line = f"test groups: {', '.join(chosen) or 'none'}"
+    if config.option.markexpr:
+        line += f", only the tests of -m {config.option.markexpr!r}"
     if left:
         line += f" (not run: {', '.join(left)}; `pytest tests` runs every group)"
     return line
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks ``run_database`` every test whose fixtures reach the run's database (``database_url``):
+    CI runs those of the slow groups again against the machine's PostgreSQL and through PgBouncer."""
+    for item in items:
+        if "database_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.run_database)
