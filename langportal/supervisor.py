@@ -8,15 +8,25 @@ parent's state, then unblocks them, so a SIGTERM sent right after its fork waits
 it can stop gracefully. Whatever ends the supervisor (a stop signal, a child that cannot start, an
 error), every child is signalled and reaped before it returns, so the embedded PostgreSQL is only
 stopped under no one.
+
+Even when nothing of the supervisor runs any more (``kill -9``, the OOM killer), its children end
+with it: each asks the kernel (Linux: ``prctl(PR_SET_PDEATHSIG)``) for a SIGTERM when its parent
+dies, and stops gracefully on it; elsewhere a thread of the child watches the parent's pid.
+Otherwise they would go on serving the port and holding the data folder's lock, with no watchdog
+for the database, and the next start would fail.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import signal
+import sys
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .handlers.metrics import process_ended
@@ -30,6 +40,34 @@ WATCHED = STOP_SIGNALS | {signal.SIGCHLD}
 MAX_FAILURES = 10  # children that died unexpectedly before the supervisor gives up
 # Tests only: seconds to pause after each fork of the start loop, to send a signal in the middle.
 PAUSE_ENV = "LANGPORTAL_TEST_PAUSE_AFTER_FORK"
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+PARENT_POLL = 0.5  # seconds between two looks at the parent's pid, where the kernel cannot tell
+
+
+def _find_prctl() -> Callable[..., int] | None:
+    """libc's prctl on Linux, else None. Looked up in the parent, before any fork: loading a library
+    in a child forked from a process with threads (the watchdog's) could wait for ever on a lock."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    return prctl
+
+
+def _watch_parent(parent: int) -> None:
+    """Where the kernel cannot signal a parent's death: a thread that looks every ``PARENT_POLL``
+    seconds and sends this process SIGTERM once its parent is gone (it is then another's child)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def supervise(config: Config, dsn: str, sockets: list[Any], ready: str) -> None:
@@ -50,6 +88,8 @@ class Supervisor:
         self.failures = 0
         self._unblocked: set[int] = set()  # the signal mask the children restore
         self._pause = float(os.environ.get(PAUSE_ENV) or 0)
+        self._pid = os.getpid()  # the children's parent
+        self._prctl = _find_prctl()
 
     def run(self, ready: str) -> None:
         with blocked(WATCHED) as before:
@@ -92,10 +132,23 @@ class Supervisor:
 
     def _child(self) -> int:
         stop_flag.forget()
+        if not self._end_with_parent():
+            log.error(
+                "server process %d: the supervisor (pid %d) ended before it could start; not serving",
+                os.getpid(),
+                self._pid,
+            )
+            return 1
         # Unblock: a stop signal the parent sent since the fork is handled now, setting the flag.
         signal.pthread_sigmask(signal.SIG_SETMASK, self._unblocked)
         try:
             run_loop(serve(self.config, self.dsn, self.sockets))
+            if os.getppid() != self._pid:
+                log.warning(
+                    "server process %d stopped: its supervisor (pid %d) was gone (killed?)",
+                    os.getpid(),
+                    self._pid,
+                )
         except ConfigError as exc:
             log.error("server process %d cannot start: %s", os.getpid(), exc)
             return 2
@@ -105,6 +158,13 @@ class Supervisor:
         finally:
             logging.shutdown()
         return 0
+
+    def _end_with_parent(self) -> bool:
+        """In a new child, before it serves: get a SIGTERM when the supervisor dies, however it
+        dies; False when it already has (between the fork and now: the kernel would never send it)."""
+        if self._prctl is None or self._prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            _watch_parent(self._pid)  # started with the stop signals blocked: they stay the main thread's
+        return os.getppid() == self._pid
 
     def _signal_all(self, signum: int) -> None:
         for pid in self.children:
