@@ -3,7 +3,7 @@
 The lowest floor of the project: it knows nothing of HTTP.
 """
 
-from .batch import Batcher, BatchWaitTimeout, Lane
+from .batch import Batcher, BatchSendTimeout, BatchWaitTimeout, Lane
 from .embedded import EmbeddedPostgres, EmbeddedPostgresError
 from .faults import DatabaseHealth, Fault, classify, reason_of
 from .idempotency import purge_idempotency_keys
@@ -18,6 +18,7 @@ from .pool import (
     create_pool,
     discard,
     is_unavailable,
+    raised_by_the_driver,
     redact,
     statement_timeouts,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "FOLD_SECONDS",
     "POOLER_MODES",
     "UNAVAILABLE_ERRORS",
+    "BatchSendTimeout",
     "BatchWaitTimeout",
     "Batcher",
     "Connection",
@@ -52,6 +54,7 @@ __all__ = [
     "load_queries",
     "migrate",
     "purge_idempotency_keys",
+    "raised_by_the_driver",
     "reason_of",
     "redact",
     "restore_demo",

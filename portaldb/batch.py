@@ -31,12 +31,18 @@ from .pool import PooledConnection, connection_is_suspect, discard
 log = logging.getLogger("portaldb.batch")
 
 
+class BatchSendTimeout(TimeoutError):
+    """The call's batch was sent but got no answer within its send timeout: the statement may or
+    may not have been committed."""
+
+
 class BatchWaitTimeout(TimeoutError):
     """The call was not sent within its wait (no connection, or no room in its lane, came free);
     it was never sent."""
 
 
 UNSENT = "not sent in time: no database connection, or no room in its lane, came free"
+UNANSWERED = "sent, but no answer came within the send timeout: it may or may not have been stored"
 
 
 @dataclass(eq=False)
@@ -217,7 +223,7 @@ class Batcher:
         while overdue and (overdue[0].future.done() or overdue[0].deadline <= now):
             call = overdue.popleft()
             if not call.future.done():
-                call.future.set_exception(TimeoutError())
+                call.future.set_exception(BatchSendTimeout(UNANSWERED))
         deadlines = [calls[0].deadline for calls in (unanswered, overdue) if calls]
         if deadlines:
             self._timer = loop.call_at(min(deadlines), self._expire)

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from .batch import BatchWaitTimeout
-from .pool import UNAVAILABLE_ERRORS, is_unavailable
+from .batch import BatchSendTimeout, BatchWaitTimeout
+from .pool import UNAVAILABLE_ERRORS, is_unavailable, raised_by_the_driver
 
 log = logging.getLogger("portaldb.faults")
 
@@ -98,7 +98,7 @@ _RESOURCE_FAULTS: tuple[tuple[type[BaseException], Fault], ...] = (
     (asyncpg.ConfigurationLimitExceededError, CONFIGURATION_LIMIT),  # 53400
     (asyncpg.InsufficientResourcesError, OUT_OF_RESOURCES),  # any other 53xxx
 )
-_BUSY_ERRORS = (TimeoutError, asyncpg.QueryCanceledError)
+_BUSY_ERRORS = (BatchWaitTimeout, BatchSendTimeout, asyncpg.QueryCanceledError)
 _UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     *UNAVAILABLE_ERRORS,  # the pool's list: refused or dropped connections, ...
     asyncpg.CrashShutdownError,  # 57P02: another backend crashed, the server restarts
@@ -115,7 +115,7 @@ def classify(exc: BaseException) -> Fault | None:
             return fault
     if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
         return READ_ONLY
-    if isinstance(exc, _BUSY_ERRORS):
+    if isinstance(exc, _BUSY_ERRORS) or (isinstance(exc, TimeoutError) and raised_by_the_driver(exc)):
         return BUSY
     if isinstance(exc, _UNAVAILABLE_ERRORS) or is_unavailable(exc):
         return UNAVAILABLE  # is_unavailable: the InterfaceErrors that mean the connection is gone

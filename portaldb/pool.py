@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
 import re
+import socket
+import ssl
 from typing import Any, TypeAlias
 
 import asyncpg
@@ -25,8 +29,8 @@ PooledConnection: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
 # cannot take (an int out of range) raises asyncpg.DataError, in asyncpg 0.32 a PostgresError of
 # SQLSTATE class 22, never listed here: also a 500.
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,  # refused, reset, unreachable
-    TimeoutError,  # connect timeout, command_timeout, or pool.acquire(timeout=...)
+    ConnectionError,  # refused, reset, aborted, a broken pipe: a socket's trouble, whoever meets it
+    socket.gaierror,  # the database's host name does not resolve (now)
     # SQLSTATE class 08, ConnectionDoesNotExistError among them. issue 10: PgBouncer 1.18 sends
     # every error of its own as 08P01 (ProtocolViolationError, a subclass): "no more connections
     # allowed (max_client_conn)", "pgbouncer cannot connect to server", "query_wait_timeout",
@@ -38,10 +42,21 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.TooManyConnectionsError,  # 53300
     asyncpg.QueryCanceledError,  # 57014: statement_timeout
     asyncpg.ReadOnlySQLTransactionError,  # 25006: a standby, or default_transaction_read_only
-    # A connection whose protocol state was left inconsistent when the server cut it off
-    # mid-statement (MagicStack/asyncpg#1069): seen here right after a database restart.
-    asyncpg.exceptions._base.InternalClientError,
 )
+# These mean the same only when the driver or the event loop raised them (a unix socket that is not
+# there, a host that cannot be reached, a connect, command or pool timeout, the request's own
+# deadline): raised by the portal's own code (a file it cannot read, a wait of its own), they are
+# bugs, answered 500 with a traceback, not a database outage.
+_FROM_THE_DRIVER_ONLY: tuple[type[BaseException], ...] = (OSError, TimeoutError)
+# Where the driver's and the event loop's code lies: Python files under these folders, and the
+# compiled (Cython) parts of asyncpg and uvloop, whose frames name their sources relatively.
+_DRIVER_FILES = (
+    os.path.dirname(asyncpg.__file__ or "") + os.sep,
+    os.path.dirname(asyncio.__file__ or "") + os.sep,
+    socket.__file__ or "",
+    ssl.__file__ or "",
+)
+_COMPILED_DRIVER_FILES = ("asyncpg/", "uvloop/")
 
 # The messages of the plain asyncpg.InterfaceErrors that are about the connection or the pool, not
 # the statement (asyncpg 0.32: connection.py _check_open, protocol.pyx _check_state, pool.py):
@@ -49,20 +64,37 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
 # operation: another operation is cancelling" (a timed-out statement's cancel still running),
 # "pool is closing", "pool is closed", and "cannot call Connection.fetch(): connection has been
 # released back to the pool", which is what the next call on a pooled connection gets once the
-# server dropped it (asyncpg detaches the lost connection from its proxy). Every other plain
+# server dropped it (asyncpg detaches the lost connection from its proxy), and "cannot call
+# Transaction.__aexit__(): the underlying connection is closed" (connresource.py), which ends a
+# transaction whose connection died inside it (a killed primary). Every other plain
 # InterfaceError (a wrong argument count, "another operation is in progress") is a bug.
 _CONNECTION_LEVEL_MESSAGE = re.compile(
     r"(cannot perform operation: )?(connection is closed|another operation is cancelling)"
     r"|pool is clos(ing|ed)"
     r"|cannot call Connection\.\w+\(\): connection has been released back to the pool"
+    r"|cannot call \w+\.\w+\(\): the underlying connection (is closed|has been released back to the pool)"
 )
+
+
+def raised_by_the_driver(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised in asyncpg, the event loop or the socket modules (the innermost
+    frame of its traceback), rather than in the portal's own code or another library's."""
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    where = tb.tb_frame.f_code.co_filename
+    return where.startswith(_DRIVER_FILES) or where.startswith(_COMPILED_DRIVER_FILES)
 
 
 def is_unavailable(exc: BaseException) -> bool:
     """Whether ``exc`` means the database cannot serve right now (answer 503, retry later) rather
-    than a bug in the statement or its arguments (answer 500)."""
+    than a bug in the statement, its arguments or the portal's own code (answer 500)."""
     if isinstance(exc, UNAVAILABLE_ERRORS):
         return True
+    if isinstance(exc, _FROM_THE_DRIVER_ONLY):
+        return raised_by_the_driver(exc)
     if type(exc) is not asyncpg.InterfaceError or not exc.args:
         return False
     return bool(_CONNECTION_LEVEL_MESSAGE.fullmatch(str(exc.args[0])))
@@ -80,7 +112,11 @@ def discard(connection: Connection) -> None:
 
 def connection_is_suspect(exc: BaseException) -> bool:
     """Whether a connection that raised ``exc`` should be closed rather than reused: any fault of
-    the connection or the server, as opposed to an error in a statement the server reported."""
+    the connection or the server, as opposed to an error in a statement the server reported; and
+    the driver's own InternalClientError (its protocol state went astray: a bug, answered 500,
+    but the connection cannot be trusted with the next request)."""
+    if isinstance(exc, asyncpg.exceptions._base.InternalClientError):
+        return True
     return is_unavailable(exc) and not isinstance(exc, asyncpg.QueryCanceledError)
 
 

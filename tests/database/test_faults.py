@@ -38,7 +38,8 @@ VALID = {"group_id": 1, "study_activity_id": 1}
         (asyncpg.CannotConnectNowError("the database system is starting up"), faults.UNAVAILABLE),
         (ConnectionRefusedError(111, "Connection refused"), faults.UNAVAILABLE),
         (asyncpg.ConnectionDoesNotExistError("closed"), faults.UNAVAILABLE),
-        (TimeoutError(), faults.BUSY),
+        (portaldb.BatchSendTimeout("no answer"), faults.BUSY),
+        (TimeoutError(), None),  # raised by the portal's own code, not the driver's: a bug
         (portaldb.BatchWaitTimeout("no connection"), faults.BUSY),
         (asyncpg.QueryCanceledError("statement timeout"), faults.BUSY),
         (asyncpg.DivisionByZeroError("division by zero"), None),  # a bug: 500

@@ -1,0 +1,79 @@
+"""What a failure means depends on who raised it: the same OSError or TimeoutError is the database's
+trouble (a 503, retry later) when the driver or the event loop raised it while reaching the
+database, and a bug (a 500 with a traceback) when the portal's own code did."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from langportal import portaldb
+from langportal.portaldb import faults
+
+
+def raised(exc: BaseException) -> BaseException:
+    """``exc`` as it is met after a raise in this file (the portal's side, not the driver's)."""
+    try:
+        raise exc
+    except BaseException as caught:
+        return caught
+
+
+def unreadable_file_error(tmp_path: Path) -> OSError:
+    try:
+        (tmp_path / "missing.sql").read_text()
+    except OSError as exc:
+        return exc
+    raise AssertionError("the file exists")
+
+
+def test_a_file_the_portal_cannot_read_is_a_bug(tmp_path: Path) -> None:
+    exc = unreadable_file_error(tmp_path)
+    assert faults.classify(exc) is None
+    assert not portaldb.is_unavailable(exc)
+    assert not portaldb.connection_is_suspect(exc)
+
+
+def test_a_database_socket_that_is_not_there_is_an_outage(tmp_path: Path) -> None:
+    async def connect() -> BaseException:
+        try:
+            await asyncpg.connect(f"postgresql://postgres@/postgres?host={tmp_path}&port=5432", timeout=5)
+        except Exception as exc:
+            return exc
+        raise AssertionError("connected to nothing")
+
+    exc = asyncio.run(connect())
+    assert isinstance(exc, OSError), repr(exc)
+    assert faults.classify(exc) is faults.UNAVAILABLE
+    assert portaldb.connection_is_suspect(exc)
+
+
+def test_a_timeout_is_busy_only_when_a_wait_for_the_database_ran_out() -> None:
+    async def wait() -> BaseException:
+        try:
+            await asyncio.wait_for(asyncio.sleep(1), 0.001)
+        except TimeoutError as exc:
+            return exc
+        raise AssertionError("no timeout")
+
+    assert faults.classify(asyncio.run(wait())) is faults.BUSY
+    assert faults.classify(raised(TimeoutError("a wait of the portal's own"))) is None
+    assert faults.classify(portaldb.BatchWaitTimeout("no connection in time")) is faults.BUSY
+    assert faults.classify(portaldb.BatchSendTimeout("no answer in time")) is faults.BUSY
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [ConnectionRefusedError(111, "Connection refused"), ConnectionResetError(), BrokenPipeError()],
+)
+def test_a_socket_refused_or_cut_is_an_outage_whoever_meets_it(exc: OSError) -> None:
+    assert faults.classify(raised(exc)) is faults.UNAVAILABLE
+
+
+def test_the_drivers_lost_protocol_state_is_a_bug_whose_connection_is_dropped() -> None:
+    exc = asyncpg.exceptions._base.InternalClientError("got result for unknown protocol state 3")
+    assert faults.classify(exc) is None  # a 500 with a traceback: not the database's doing
+    assert portaldb.connection_is_suspect(exc)  # but never reused
