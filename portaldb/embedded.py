@@ -24,6 +24,7 @@ import importlib.util
 import logging
 import os
 import pwd
+import re
 import shlex
 import shutil
 import subprocess
@@ -486,12 +487,51 @@ class EmbeddedPostgres:
             out.seek(0)
             output = out.read()
         if check and result.returncode != 0:
+            cause = failure_cause(output)
+            if program == "initdb":
+                raise EmbeddedPostgresError(
+                    f"embedded PostgreSQL: initdb could not create the database in {self.pgdata}: "
+                    f"{cause.rstrip('.')}. Fix that (free disk space, the permissions of "
+                    f"{self.data_dir}, the open-files limit `ulimit -n`...) and start again, or "
+                    "set DATABASE_URL to use your own PostgreSQL"
+                )
             hint = f"; see {self.log_file}" if program == "pg_ctl" else ""
-            raise EmbeddedPostgresError(
-                f"embedded PostgreSQL: `{program} {args[0]}` failed{hint}: "
-                f"{output.strip().splitlines()[-1] if output.strip() else 'no output'}"
-            )
+            raise EmbeddedPostgresError(f"embedded PostgreSQL: `{program} {args[0]}` failed{hint}: {cause}")
         return result
+
+
+# What initdb prints last when it fails: its clean-up, which never says why it failed.
+_CLEANUP_LINES = (
+    "removing contents of data directory",
+    "removing data directory",
+    "removing contents of WAL directory",
+    "removing WAL directory",
+    "not removed at user's request",
+)
+# A line that says why: the program's own errors ("initdb: error: could not create directory
+# ...: No space left on device") or those of the server it ran (FATAL, with its DETAIL and HINT).
+_CAUSE_WORDS = ("error", "fatal", "panic", "could not", "cannot", "detail:", "hint:", "denied", "no space")
+# A server's line, possibly after initdb's progress text ("running bootstrap script ... 2026-...
+# UTC [81] FATAL:  ..."): from its level on, without the time and pid before it.
+_SERVER_MESSAGE = re.compile(r"\b(?:PANIC|FATAL|ERROR|DETAIL|HINT):\s.*")
+
+
+def failure_cause(output: str, most: int = 6) -> str:
+    """The line(s) of a failed program's output that say why it failed, on one line: those that
+    name an error (at most ``most``), else its last line other than initdb's clean-up (which
+    says only that it removed what it had made)."""
+    every = [" ".join(line.split()) for line in output.splitlines() if line.strip()]
+    lines = [line for line in every if not any(cleanup in line for cleanup in _CLEANUP_LINES)]
+    causes = []
+    for line in lines:
+        server = _SERVER_MESSAGE.search(line)
+        if server:
+            causes.append(server.group(0))
+        elif any(word in line.lower() for word in _CAUSE_WORDS):
+            # "creating subdirectories ... initdb: error: ...": the error, not the step before it
+            causes.append(line.rpartition(" ... ")[2] or line)
+    chosen = list(dict.fromkeys(causes))[:most] or lines[-1:] or every[-1:]
+    return "; ".join(chosen) or "no output"
 
 
 # What the server answers clients that connect while it starts or stops (issue 13): not its problem.
