@@ -8,6 +8,7 @@ import gc
 import logging
 import os
 import resource
+import time
 from collections.abc import Coroutine
 from typing import Any
 
@@ -19,6 +20,7 @@ import uvloop
 
 from . import portaldb
 from .handlers import make_app, make_http_server
+from .handlers.deadlines import HTTPServerWithDeadlines
 from .handlers.metrics import SAMPLE_SECONDS, metrics_application
 from .settings import Config, ConfigError
 from .stopping import stop_flag
@@ -281,13 +283,18 @@ def start_sampling(app: Any) -> tornado.ioloop.PeriodicCallback | None:
 
 
 async def stop_serving(
-    server: tornado.httpserver.HTTPServer, app: Any, grace: float, close_timeout: float = CLOSE_TIMEOUT
+    server: HTTPServerWithDeadlines, app: Any, grace: float, close_timeout: float = CLOSE_TIMEOUT
 ) -> None:
-    """Stop accepting, give the requests in flight ``grace`` seconds, then close every connection
-    (a connection that will not close in ``close_timeout`` is left to the process's exit)."""
+    """Stop accepting and drain (no keep-alive: each connection closes after its answer), give
+    the requests in flight and their answers ``grace`` seconds, then close every connection left
+    (one that will not close in ``close_timeout`` is left to the process's exit)."""
     server.stop()
+    server.drain()
+    started = time.monotonic()
     if not await app.wait_idle(grace):
         log.warning("%d request(s) still running after the grace period; closing them", app.in_flight)
+    elif not await server.drained(max(0.0, grace - (time.monotonic() - started))):
+        log.warning("connections still open after the grace period (answers not yet written); closing them")
     try:
         await asyncio.wait_for(server.close_all_connections(), timeout=close_timeout)
     except TimeoutError:
