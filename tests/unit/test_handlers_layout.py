@@ -1,11 +1,13 @@
-"""The layout: one job per module, said in its opening sentence and in the README's module list,
-no module over ~300 lines unless the README says why, and handlers that read the application's
-settings through its typed config, never through string keys."""
+"""The layout: one job per module, said in its opening sentence and in the module list of
+docs/design.md, no module over ~300 lines unless that list says why (and no row claiming so for a
+module that is not), and handlers that read the application's settings through its typed config,
+never through string keys."""
 
 from __future__ import annotations
 
 import ast
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -15,12 +17,19 @@ from langportal.handlers import AppConfig, PortalApplication, make_app
 ROOT = Path(__file__).resolve().parent.parent.parent
 FLOORS = ("langportal", "handlers", "portaldb")
 MODULES = sorted(path for floor in FLOORS for path in (ROOT / floor).glob("*.py"))
-LONG = 300  # lines; a module past this is named in the README's layout section with the reason
+LONG = 300  # lines; a module past this says why in its row of docs/design.md
+LAYOUT = ROOT / "docs" / "design.md"
+WHY_LONG = re.compile(r"\(over 300 lines: (?P<why>[^)]{20,})\)")  # a reason, not just the words
 
 
-def readme_layout() -> str:
-    text = (ROOT / "README.md").read_text()
-    return text.split("## Project layout", 1)[1].split("\n## ", 1)[0]
+def layout_rows() -> dict[str, str]:
+    """The rows of the layout table in docs/design.md, by the path in their first cell."""
+    section = LAYOUT.read_text().split("## Project layout", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        if match := re.match(r"\| `([^`]+)` \|", line):
+            rows[match.group(1)] = line
+    return rows
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda path: f"{path.parent.name}/{path.name}")
@@ -52,21 +61,32 @@ def test_make_app_builds_a_frozen_config_from_its_keywords(pool):
         app.config.pool_timeout = 9  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("path", MODULES, ids=lambda path: f"{path.parent.name}/{path.name}")
-def test_each_module_has_its_line_in_the_readme_layout(path: Path):
-    name = f"`{path.parent.name}/{path.name}`"
-    rows = [line for line in readme_layout().splitlines() if line.startswith(f"| {name} |")]
-    assert rows, f"README.md, Project layout: no row for {name}"
+def module_name(path: Path) -> str:
+    return f"{path.parent.name}/{path.name}"
 
 
-@pytest.mark.parametrize("path", MODULES, ids=lambda path: f"{path.parent.name}/{path.name}")
-def test_a_long_module_says_why_in_the_readme(path: Path):
-    lines = len(path.read_text().splitlines())
-    if lines <= LONG:
-        return
-    row = next(
-        line
-        for line in readme_layout().splitlines()
-        if line.startswith(f"| `{path.parent.name}/{path.name}` |")
+@pytest.mark.parametrize("path", MODULES, ids=module_name)
+def test_each_module_has_its_row_in_the_layout(path: Path):
+    assert module_name(path) in layout_rows(), (
+        f"docs/design.md, Project layout: no row for {module_name(path)}"
     )
-    assert "lines:" in row, f"{path.parent.name}/{path.name} has {lines} lines; its README row must say why"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=module_name)
+def test_a_module_is_called_long_in_the_layout_exactly_when_it_is_and_says_why(path: Path):
+    lines = len(path.read_text().splitlines())
+    row = layout_rows().get(module_name(path), "")
+    if lines > LONG:
+        assert WHY_LONG.search(row), (
+            f"{module_name(path)} has {lines} lines; its row in docs/design.md must say why, "
+            f"as '(over 300 lines: <the reason>)'"
+        )
+    else:
+        assert "over 300 lines" not in row, (
+            f"{module_name(path)} has {lines} lines; its row says it is longer"
+        )
+
+
+def test_every_row_of_the_layout_names_something_that_exists():
+    missing = [name for name in layout_rows() if not (ROOT / name.rstrip("/")).exists()]
+    assert missing == [], f"docs/design.md lists what is not in the checkout: {missing}"
