@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .handlers.metrics import process_ended
+from .portaldb.embedded import process_alive
 from .serving import CLOSE_TIMEOUT, run_loop, serve
 from .settings import Config, ConfigError
 from .stopping import STOP_SIGNALS, blocked, stop_flag
@@ -143,7 +144,9 @@ class Supervisor:
         signal.pthread_sigmask(signal.SIG_SETMASK, self._unblocked)
         try:
             run_loop(serve(self.config, self.dsn, self.sockets))
-            if os.getppid() != self._pid:
+            # The kernel signals a child as soon as its parent's main thread has exited (it is then
+            # a zombie), maybe before the parent's other threads have and the child is another's.
+            if os.getppid() != self._pid or not process_alive(self._pid):
                 log.warning(
                     "server process %d stopped: its supervisor (pid %d) was gone (killed?)",
                     os.getpid(),
@@ -161,10 +164,12 @@ class Supervisor:
 
     def _end_with_parent(self) -> bool:
         """In a new child, before it serves: get a SIGTERM when the supervisor dies, however it
-        dies; False when it already has (between the fork and now: the kernel would never send it)."""
+        dies; False when it already has (between the fork and now: the kernel would never send it).
+        The kernel sends it when the thread that forked dies: the supervisor's main thread, which
+        lives as long as the supervisor."""
         if self._prctl is None or self._prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
             _watch_parent(self._pid)  # started with the stop signals blocked: they stay the main thread's
-        return os.getppid() == self._pid
+        return os.getppid() == self._pid and process_alive(self._pid)
 
     def _signal_all(self, signum: int) -> None:
         for pid in self.children:
