@@ -200,7 +200,8 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
     app = handler.application
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
     logged = access_log.isEnabledFor(level)
-    metrics = getattr(app, "metrics", None)
+    # /metrics itself is not an API request: scrapes are not counted (nor on --metrics-port)
+    metrics = None if isinstance(handler, MetricsHandler) else getattr(app, "metrics", None)
     if not logged and metrics is None:
         return
     forwarded = getattr(app, "forwarded", None)

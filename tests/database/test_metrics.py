@@ -16,7 +16,7 @@ from langportal.handlers import make_app
 from langportal.handlers.forwarded import parse_networks
 from langportal.handlers.metrics import LATENCY_BUCKETS, Metrics
 
-from ..helpers import Catalog, Db, send
+from ..helpers import Catalog, Db, send, wait_until
 
 SESSIONS = "/api/study_sessions"
 
@@ -98,6 +98,15 @@ async def test_metrics_are_not_behind_cors_and_are_not_counted_as_api_requests(h
     refused = await send(http_server_client, "POST", "/metrics", b"")
     assert refused.status == 405
     assert "use GET" in refused.json["error"]
+    assert (await send(http_server_client, "GET", "/healthz")).status == 200
+    found = await scrape(http_server_client)  # after three requests to /metrics and one API request
+    counted = {
+        dict(labels)["route"]: value
+        for (name, labels), value in found.items()
+        if name == "portal_requests_total"
+    }
+    assert counted == {"/healthz": 1}
+    assert not [labels for name, labels in found if dict(labels).get("route") == "/metrics"]
 
 
 async def test_idempotent_replays_are_counted(http_server_client, db: Db, catalog: Catalog):
@@ -118,7 +127,11 @@ async def test_503_for_no_free_connection_is_counted_with_its_reason(
     async with app.pool.acquire():  # the only connection is busy
         waiting = asyncio.ensure_future(send(http_server_client, "GET", f"/api/groups/{catalog.group_id}"))
         created = asyncio.ensure_future(send(http_server_client, "POST", SESSIONS, body(catalog)))
-        await asyncio.sleep(0.05)
+        await wait_until(
+            lambda: app.waiting_for_connection + sum(b.waiting for b in app.batchers()) == 2,
+            5,
+            "one request in acquire and one queued in the batcher",
+        )
         app.metrics.sample(app)
         text = app.metrics.exposition().decode()
         assert samples(text)[("portal_pool_waiting", ())] == 2  # one in acquire, one queued in the batcher
