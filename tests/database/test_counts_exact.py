@@ -129,6 +129,10 @@ async def launch_and_review(
     return made
 
 
+async def _more_sessions_than(db: Db, count: int) -> bool:
+    return await db.count_sessions() > count
+
+
 async def test_counts_after_concurrent_launches_and_reviews(http_server_client, db: Db):
     await assert_counts_exact(http_server_client, db)  # the demo data: no history yet
     await launch_and_review(http_server_client, 300, 600, seed=1)
@@ -140,13 +144,16 @@ async def test_counts_after_concurrent_launches_and_reviews(http_server_client, 
 
 async def test_counts_while_launches_reviews_and_a_reset_race(http_server_client, db: Db):
     """A reset in the middle of concurrent writes: whatever committed after it is counted."""
-    await launch_and_review(http_server_client, 100, 200, seed=2)
+    before = len(await launch_and_review(http_server_client, 100, 200, seed=2))
     writes = asyncio.ensure_future(
         launch_and_review(http_server_client, 200, 300, seed=3, racing_a_reset=True)
     )
-    await asyncio.sleep(0.05)
+    # the reset comes once some of the racing launches committed, and ends before the writes do
+    await wait_until(lambda: _more_sessions_than(db, before), 10, "some racing launches to commit")
     reset = await call(http_server_client, "POST", "/api/reset_history")
     assert reset.status == 200, reset.body
+    assert reset.json["deleted"]["study_sessions"] > before  # it deleted some of the racing writes
+    assert not writes.done()  # and more of them came after it: the two overlapped
     await writes  # every answer still a 201 or a 404: no deadlock, no 500 from the race
     await assert_counts_exact(http_server_client, db)
     reset = await call(http_server_client, "POST", "/api/reset_history")
@@ -659,7 +666,11 @@ async def test_a_reset_and_a_launch_that_took_over_an_expired_key_both_finish(
                     return await reset.fetchrow(queries.delete_history)
 
             resetting = asyncio.ensure_future(reset_history())
-            await asyncio.sleep(0.3)
+            await wait_until(
+                lambda: db.fetchval("waits_for_a_lock", reset.get_server_pid()),
+                5,
+                "the reset to wait for the launch's claimed key",
+            )
             await launch.fetch(queries.create_study_sessions, [1], [1])
         deleted = await resetting
         assert deleted["study_sessions"] == 1  # the launch committed first: the reset waited for it

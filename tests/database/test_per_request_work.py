@@ -70,12 +70,28 @@ async def test_every_answer_carries_the_fixed_headers_once(http_server_client, d
         assert all(len(headers.get_list(name)) == 1 for name in headers)
 
 
+def young_collections_while_allocating(objects: int = 60_000) -> int:
+    """How many times the collector ran its youngest generation while ``objects`` containers
+    (what a request leaves behind: dicts, lists) were made and kept."""
+    before = gc.get_stats()[0]["collections"]
+    kept = [[] for _ in range(objects)]
+    ran = gc.get_stats()[0]["collections"] - before
+    del kept
+    return ran
+
+
 def test_the_collector_runs_less_often_and_skips_what_lives_for_ever():
     thresholds = gc.get_threshold()
     try:
+        gc.set_threshold(700, 10, 10)  # Python's own defaults
+        by_default = young_collections_while_allocating()
+        frozen_before = gc.get_freeze_count()
         serving.tune_garbage_collector()
-        assert gc.get_threshold() == serving.GC_THRESHOLDS
-        assert gc.get_freeze_count() > 1000  # the modules, functions and classes loaded so far
+        tuned = young_collections_while_allocating()
+        assert by_default >= 50  # once per 700 new containers
+        assert tuned <= by_default // 20, (by_default, tuned)  # at least twenty times less often
+        # the modules, functions and classes loaded so far are out of the collector's sight
+        assert gc.get_freeze_count() - frozen_before > 1000
     finally:
         gc.unfreeze()
         gc.set_threshold(*thresholds)
