@@ -427,3 +427,78 @@ WHERE locktype = 'relation' AND relation = $1::regclass AND NOT granted AND pid 
 SELECT sum(pg_stat_get_xact_tuples_returned(indexrelid))::bigint
 FROM pg_index
 WHERE indrelid = 'study_sessions'::regclass;
+
+-- name: counters_off_a_recount
+-- The history's counter tables (migrations 0005 and 0008) whose counts differ from a recount of
+-- the history, each with what it holds and what the recount gives (as text); no row when every
+-- one is exact. Rows whose counts sum to 0 count for nothing (a delete's signed changes leave
+-- them). Also read by bench/resets.py.
+WITH compared (counters, kept, recounted) AS (
+    SELECT
+        'history_totals',
+        (SELECT row(coalesce(sum(sessions), 0), coalesce(sum(reviews), 0), coalesce(sum(correct_reviews), 0))::text
+            FROM history_totals),
+        (SELECT row((SELECT count(*) FROM study_sessions), count(*), count(*) FILTER (WHERE correct))::text
+            FROM word_review_items)
+    UNION ALL
+    SELECT
+        'session_counts_by_group',
+        (SELECT coalesce(array_agg(row(group_id, n) ORDER BY group_id), '{}')::text FROM (
+            SELECT group_id, sum(sessions) AS n FROM session_counts_by_group GROUP BY 1 HAVING sum(sessions) <> 0
+        ) AS kept),
+        (SELECT coalesce(array_agg(row(group_id, n) ORDER BY group_id), '{}')::text FROM (
+            SELECT group_id, count(*) AS n FROM study_sessions GROUP BY 1
+        ) AS recounted)
+    UNION ALL
+    SELECT
+        'session_counts_by_activity',
+        (SELECT coalesce(array_agg(row(study_activity_id, n) ORDER BY study_activity_id), '{}')::text FROM (
+            SELECT study_activity_id, sum(sessions) AS n FROM session_counts_by_activity
+            GROUP BY 1 HAVING sum(sessions) <> 0
+        ) AS kept),
+        (SELECT coalesce(array_agg(row(study_activity_id, n) ORDER BY study_activity_id), '{}')::text FROM (
+            SELECT study_activity_id, count(*) AS n FROM study_sessions GROUP BY 1
+        ) AS recounted)
+    UNION ALL
+    SELECT
+        'review_counts_by_word',
+        (SELECT coalesce(array_agg(row(word_id, r, x) ORDER BY word_id), '{}')::text FROM (
+            SELECT word_id, sum(correct_count) AS r, sum(wrong_count) AS x FROM review_counts_by_word
+            GROUP BY 1 HAVING sum(correct_count) <> 0 OR sum(wrong_count) <> 0
+        ) AS kept),
+        (SELECT coalesce(array_agg(row(word_id, r, x) ORDER BY word_id), '{}')::text FROM (
+            SELECT word_id, count(*) FILTER (WHERE correct) AS r, count(*) FILTER (WHERE NOT correct) AS x
+            FROM word_review_items GROUP BY 1
+        ) AS recounted)
+    UNION ALL
+    SELECT
+        'study_days',
+        (SELECT coalesce(array_agg(row(day, run_start) ORDER BY day), '{}')::text FROM study_days),
+        (SELECT coalesce(array_agg(row(day, run_start) ORDER BY day), '{}')::text FROM (
+            SELECT day, min(day) OVER (PARTITION BY day - ordinal) AS run_start
+            FROM (
+                SELECT day, (row_number() OVER (ORDER BY day))::integer AS ordinal
+                FROM (SELECT DISTINCT utc_day(created_at) AS day FROM study_sessions) AS days
+            ) AS numbered
+        ) AS recounted)
+    UNION ALL
+    SELECT
+        'session_counts_by_stretch',
+        (SELECT coalesce(array_agg(row(level, stretch, n) ORDER BY level, stretch), '{}')::text FROM (
+            SELECT level, stretch, sum(sessions) AS n FROM session_counts_by_stretch
+            GROUP BY 1, 2 HAVING sum(sessions) <> 0
+        ) AS kept),
+        (SELECT coalesce(array_agg(row(level, stretch, n) ORDER BY level, stretch), '{}')::text FROM (
+            SELECT depth AS level, epoch_second(created_at) >> (8 * depth) AS stretch, count(*) AS n
+            FROM study_sessions CROSS JOIN generate_series(0, 3) AS depth
+            GROUP BY 1, 2
+        ) AS recounted)
+)
+SELECT counters, left(kept, 200) AS kept, left(recounted, 200) AS recounted
+FROM compared
+WHERE kept IS DISTINCT FROM recounted;
+
+-- name: backends_waiting_for_a_lock
+-- Backends of this database waiting for a lock (a table's or a row's), this one left out.
+SELECT count(*) FROM pg_stat_activity
+WHERE wait_event_type = 'Lock' AND datname = current_database() AND pid <> pg_backend_pid();
