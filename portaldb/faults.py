@@ -23,6 +23,7 @@ import asyncpg
 
 from .batch import BatchSendTimeout, BatchWaitTimeout
 from .pool import UNAVAILABLE_ERRORS, is_unavailable, raised_by_the_driver
+from .shared import SharedReadCutOff
 
 log = logging.getLogger("portaldb.faults")
 
@@ -98,7 +99,7 @@ _RESOURCE_FAULTS: tuple[tuple[type[BaseException], Fault], ...] = (
     (asyncpg.ConfigurationLimitExceededError, CONFIGURATION_LIMIT),  # 53400
     (asyncpg.InsufficientResourcesError, OUT_OF_RESOURCES),  # any other 53xxx
 )
-_BUSY_ERRORS = (BatchWaitTimeout, BatchSendTimeout, asyncpg.QueryCanceledError)
+_BUSY_ERRORS = (BatchWaitTimeout, BatchSendTimeout, SharedReadCutOff, asyncpg.QueryCanceledError)
 _UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     *UNAVAILABLE_ERRORS,  # the pool's list: refused or dropped connections, ...
     asyncpg.CrashShutdownError,  # 57P02: another backend crashed, the server restarts

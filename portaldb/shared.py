@@ -20,6 +20,11 @@ from collections.abc import Hashable
 from typing import Any
 
 
+class SharedReadCutOff(TimeoutError):
+    """The identical read this one joined was cut off (its request's deadline) before its answer:
+    the database was too slow for it, so this one is answered as it was (a 503, busy)."""
+
+
 class SharedReads:
     """The reads of one process waiting to be sent, by (statement, parameters)."""
 
@@ -66,7 +71,7 @@ class SharedReads:
                 # The leader was cut off (its request's deadline: asyncio.timeout cancels it). Those
                 # who joined it get a timeout, which they answer as the leader does (a 503); a
                 # cancelled future would cancel them instead, and their requests would never end.
-                exc = TimeoutError("the identical read this one joined was cut off before its answer")
+                exc = SharedReadCutOff("the identical read this one joined was cut off before its answer")
             future.set_exception(exc)
             future.exception()  # retrieved: with no one joined, nothing is left to report
 
