@@ -147,7 +147,9 @@ async def test_a_call_queued_while_the_worker_gives_its_connection_back_is_sent(
     async def slow_release(connection: asyncpg.Connection) -> None:
         if not late:
             late.append(asyncio.ensure_future(batcher.fetchrow(9)))
-            await asyncio.sleep(0.05)  # the late call is queued now, with the worker still counted
+            # the late call queued while the worker is still counted (so it started none)
+            await wait_until(lambda: batcher._queue, 5, "the late call queued")
+            assert batcher._lane._working == 1
         await release(connection)
 
     batcher._release = slow_release
@@ -157,6 +159,21 @@ async def test_a_call_queued_while_the_worker_gives_its_connection_back_is_sent(
     assert asyncio.get_running_loop().time() - started < 1  # sent at once, not after the 2 s wait
 
 
+class CountedPool:
+    """A batcher's pool with its worker's waits for a connection counted."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self.acquires = 0
+
+    def acquire(self, **kwargs):
+        self.acquires += 1
+        return self.pool.acquire(**kwargs)
+
+    def release(self, connection, **kwargs):
+        return self.pool.release(connection, **kwargs)
+
+
 async def test_calls_queued_while_no_connection_came_are_sent_once_one_is_free(one_connection):
     """A worker whose wait for a connection ran out ends only when no call is left: calls queued
     during that wait still have time, and go out as soon as a connection is free (found by a
@@ -164,14 +181,19 @@ async def test_calls_queued_while_no_connection_came_are_sent_once_one_is_free(o
     batcher = portaldb.Batcher(
         one_connection, FIXTURE_SQL.batch_probe, max_workers=1, wait_timeout=1, send_timeout=5
     )
+    batcher._pool = counted = CountedPool(one_connection)
     loop = asyncio.get_running_loop()
     async with one_connection.acquire():
         early = asyncio.ensure_future(batcher.fetchrow(1))
+        await wait_until(lambda: counted.acquires == 1, 5, "the worker waiting for a connection")
+        # Halfway through that 1 s wait, on purpose: the late call has 0.5 s left after it ends.
         await asyncio.sleep(0.5)
         late = asyncio.ensure_future(batcher.fetchrow(2))
         with pytest.raises(portaldb.BatchWaitTimeout):
             await early  # 1 s without a connection
-        await asyncio.sleep(0.1)
+        # the worker's wait ran out too, and it waits again for the late call
+        await wait_until(lambda: counted.acquires == 2, 5, "the worker waiting again for a connection")
+        assert not late.done()
     freed = loop.time()
     assert (await asyncio.wait_for(late, 3))["x"] == 2
     assert loop.time() - freed < 0.3  # the worker was still after a connection for it
@@ -302,14 +324,18 @@ async def test_each_call_times_out_at_its_own_deadline_with_one_timer_for_all(on
         scheduled = len(loop._scheduled)  # asyncio's timer heap
         started = loop.time()
         first = [asyncio.ensure_future(call(i)) for i in range(100)]
-        await asyncio.sleep(0.2)
-        assert len(loop._scheduled) <= scheduled + 2  # one timer (and this sleep's), not 100
+        await wait_until(lambda: len(batcher._queue) == 100, 5, "the first hundred calls queued")
+        # one timer (and the worker's wait for a connection), not 100
+        assert len(loop._scheduled) <= scheduled + 2
+        await asyncio.sleep(0.2)  # on purpose: the next hundred's deadlines come 0.2 s later
+        late_started = loop.time()
         late = [asyncio.ensure_future(call(100 + i)) for i in range(100)]
         await asyncio.gather(*first, *late)
     firsts = [failed_at[i] - started for i in range(100)]
-    lates = [failed_at[100 + i] - started for i in range(100)]
+    lates = [failed_at[100 + i] - late_started for i in range(100)]  # each at its own deadline
     assert all(0.4 <= t < 0.55 for t in firsts), (min(firsts), max(firsts))
-    assert all(0.6 <= t < 0.8 for t in lates), (min(lates), max(lates))
+    assert all(0.4 <= t < 0.55 for t in lates), (min(lates), max(lates))
+    assert min(failed_at[100 + i] for i in range(100)) > max(failed_at[i] for i in range(100))
     assert not batcher._queue  # nothing left behind
     assert not batcher._unanswered
     row = await batcher.fetchrow(1)  # and it works again once a connection is free
@@ -344,12 +370,12 @@ async def test_a_call_right_as_the_last_worker_ends_is_still_sent(pool):
 
     async def lingering(first: portaldb.Batcher) -> None:
         await work(first)
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.5)  # a stand-in for the moment between the loop's end and the task's
 
     lane._work = lingering
     assert (await batcher.fetchrow(1))["x"] == 1
-    await asyncio.sleep(0.1)  # the worker's loop has ended; its task lingers
+    await wait_until(lambda: lane._working == 0 and lane._tasks, 5, "the worker's loop ended, its task left")
     started = loop.time()
     assert (await asyncio.wait_for(batcher.fetchrow(2), 3))["x"] == 2
     assert loop.time() - started < 0.3  # sent at once, not after the lingering task or the timeout
-    await asyncio.sleep(0.5)  # both lingering tasks end within the test
+    await wait_until(lambda: not lane._tasks, 5, "both lingering tasks to end")  # within the test
