@@ -11,7 +11,9 @@ import pytest
 from langportal import portaldb
 from langportal.handlers import APIHandler, make_app
 
-from ..helpers import FIXTURE_SQL, send
+from ..helpers import FIXTURE_SQL, send, wait_until
+
+SLEEPING = "SELECT wait_event = 'PgSleep' FROM pg_stat_activity WHERE pid = $1"  # in pg_sleep()
 
 
 class FaultHandler(APIHandler):
@@ -42,10 +44,20 @@ class FaultHandler(APIHandler):
             async with self.connection() as conn:
                 pid = await conn.fetchval(FIXTURE_SQL.backend_pid)
                 statement = asyncio.ensure_future(conn.fetchval(FIXTURE_SQL.sleep_seconds, 3))
-                await asyncio.sleep(0.1)
+                await self._wait_until_sleeping(pid)
                 await self._terminate(pid)
                 await statement
         self.write_json(200, {"fault": fault, "happened": False})
+
+    async def _wait_until_sleeping(self, pid: int) -> None:
+        """Until the backend runs the statement (in pg_sleep): the drop comes mid-statement."""
+        other = await asyncpg.connect(self.database_url)
+        try:
+            await wait_until(
+                lambda: other.fetchval(SLEEPING, pid), 10, f"backend {pid} to be in its pg_sleep"
+            )
+        finally:
+            await other.close()
 
     async def _terminate(self, pid: int) -> None:
         other = await asyncpg.connect(self.database_url)

@@ -192,7 +192,7 @@ async def test_slow_senders_are_cut_off_while_others_are_served(port, db: Db, ca
             for byte in request(VALID):
                 writer.write(bytes([byte]))
                 await writer.drain()
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(0.2)  # on purpose: a byte every 0.2 s, slower than the 1 s limit allows
                 if reader.at_eof():
                     break
             return await asyncio.wait_for(reader.read(), 5)
@@ -240,7 +240,7 @@ async def test_a_request_being_answered_has_no_deadline(io_loop):
     # both still answers (as with Tornado's own timers).
     class Slow(tornado.web.RequestHandler):
         async def post(self) -> None:
-            await asyncio.sleep(1.6)
+            await asyncio.sleep(1.6)  # on purpose: over three times either timeout (0.5 s)
             self.finish({"answered": len(self.request.body)})
 
     [sock] = tornado.netutil.bind_sockets(0, "127.0.0.1")
