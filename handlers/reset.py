@@ -24,24 +24,12 @@ class _ResetHandler(APIHandler):
 
 class ResetHistoryHandler(_ResetHandler):
     async def post(self) -> None:
-        """Delete every study session and review; the vocabulary and activities stay.
-
-        By TRUNCATE, in one transaction that first holds off the fold of the stretch counts, then
-        takes the history's tables as the full reset takes every table (never in a deadlock): a
-        DELETE had its triggers count every row (seconds per million reviews, past the statement
-        timeout on a real history). Launches and answers sent meanwhile wait for the commit, then
-        find no old session (404) or start a new one (201); ids go on from where they were
-        (sql/queries/reset.sql, truncate_history, says why, and why no read sees half a reset).
-        """
+        """Delete every study session and review; the vocabulary and activities stay (see
+        portaldb.reset_history: one transaction, never in a deadlock with a request, the counters
+        exact after, ids going on from where they were)."""
         self.require_reset_enabled()
-        queries = self.application.queries
-        async with self.connection() as conn, conn.transaction():
-            await conn.execute(queries.hold_off_the_fold)
-            await conn.execute(queries.only_the_history)
-            await conn.execute(queries.take_every_table)  # never a deadlock with a request
-            deleted = await conn.fetchrow(queries.history_size)  # one row: the counts
-            assert deleted is not None
-            await conn.execute(queries.truncate_history)
+        async with self.connection() as conn:
+            deleted = await portaldb.reset_history(conn, self.application.queries)
         self.write_json(
             200,
             {

@@ -24,6 +24,7 @@ from .pool import (
 )
 from .queries import Queries
 from .queries import load as load_queries
+from .resets import reset_history
 from .shared import SharedReads
 from .watchdog import Watchdog, watch
 
@@ -57,6 +58,7 @@ __all__ = [
     "raised_by_the_driver",
     "reason_of",
     "redact",
+    "reset_history",
     "restore_demo",
     "statement_timeouts",
     "watch",

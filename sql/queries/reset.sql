@@ -107,33 +107,6 @@ FROM history_totals;
 -- the API makes).
 TRUNCATE word_review_items, study_sessions, idempotency_keys;
 
--- name: hold_off_session_writers
--- The reset of the history row by row, as a writer would delete: hold_off_session_writers, then
--- delete_history, in one transaction. POST /api/reset_history no longer runs it (it truncates:
--- truncate_history); tests run it to delete a history while readers and writers go on, which it
--- allows, since it never takes a lock that stops reads. Launches (and any other insert, update or
--- delete of sessions or of idempotency keys) wait until the transaction ends; reads and answers do
--- not. With no other writer counting a session meanwhile, the counting trigger of migration 0008
--- empties the stretch counts instead of adding a signed change per stretch deleted. The keys'
--- table first, in the one statement: a launch that has claimed a key (its row locked) and waits
--- to insert its session would otherwise wait for this transaction, which would wait for that row
--- (a deadlock). Each deleted row is counted by the triggers: seconds per million reviews.
-LOCK TABLE idempotency_keys, study_sessions IN SHARE ROW EXCLUSIVE MODE;
-
--- name: delete_history
--- Every review and every session, in one statement (after hold_off_session_writers); how many of
--- each were deleted. Ids are not restarted. The stored answers of idempotency keys go too.
-WITH reviews AS (
-    DELETE FROM word_review_items RETURNING 1
-), sessions AS (
-    DELETE FROM study_sessions RETURNING 1
-), keys AS (
-    DELETE FROM idempotency_keys RETURNING 1
-)
-SELECT
-    (SELECT count(*) FROM sessions) AS study_sessions,
-    (SELECT count(*) FROM reviews) AS word_review_items;
-
 -- name: delete_all_data
 -- Every row of every table, ids restarting at 1, so the demo data gets its original ids back.
 TRUNCATE word_review_items, study_sessions, words_groups, words, groups, study_activities,

@@ -27,7 +27,6 @@ import tornado.httpserver
 import tornado.testing
 import tornado.web
 
-from langportal import portaldb
 from langportal.handlers import make_app
 from langportal.handlers.page import page_routes
 
@@ -472,7 +471,7 @@ async def test_a_review_the_api_refuses_is_shown_and_not_counted(
     await page.wait_for(LOADED, "the activities and groups to load")
     await page.goto(await launch(page, "Typing Tutor", "Core Adjectives (37 words)"))
     await page.wait_for(DRILL_SHOWN, "the first word to show")
-    await demo.pool.execute(portaldb.load_queries().delete_history)
+    await demo.pool.execute(FIXTURE_SQL.delete_every_session)
 
     await page.type_text("nani")
     await page.press("Enter")

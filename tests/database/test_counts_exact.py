@@ -650,9 +650,10 @@ async def test_the_fold_stops_at_stretches_that_have_not_ended(db: Db, demo, dir
 async def test_a_reset_and_a_launch_that_took_over_an_expired_key_both_finish(
     db: Db, demo, direct_database_url
 ):
-    """The reset locks the keys' table before the sessions': a launch that has claimed a key (its
+    """The reset takes the keys' table before the sessions': a launch that has claimed a key (its
     row locked) and then inserts its session waits for the reset, or the reset for it, never
-    each for the other."""
+    each for the other. (A reader in REPEATABLE READ and the reset: tests/database/
+    test_reset_at_scale.py.)"""
     await db.pool.execute(FIXTURE_SQL.expired_idempotency_key, "taken-over")
     queries = portaldb.load_queries()
     launch, reset = [await asyncpg.connect(direct_database_url) for _ in range(2)]
@@ -660,12 +661,7 @@ async def test_a_reset_and_a_launch_that_took_over_an_expired_key_both_finish(
         async with launch.transaction():
             assert await stored_keys.claim(launch, "taken-over", "fingerprint", 60)
 
-            async def reset_history():
-                async with reset.transaction():
-                    await reset.execute(queries.hold_off_session_writers)
-                    return await reset.fetchrow(queries.delete_history)
-
-            resetting = asyncio.ensure_future(reset_history())
+            resetting = asyncio.ensure_future(portaldb.reset_history(reset, queries))
             await wait_until(
                 lambda: db.fetchval("waits_for_a_lock", reset.get_server_pid()),
                 5,
@@ -677,27 +673,6 @@ async def test_a_reset_and_a_launch_that_took_over_an_expired_key_both_finish(
     finally:
         await launch.close()
         await reset.close()
-
-
-async def test_a_deep_page_read_before_a_reset_commits_still_finds_its_counts(
-    db: Db, demo, direct_database_url
-):
-    """The reset empties the stretch counts with DELETE, not TRUNCATE: a reader whose snapshot
-    was taken before the reset committed sees the sessions and their counts, both."""
-    expected = await _a_minute_of_sessions(db)
-    queries = portaldb.load_queries()
-    reader = await asyncpg.connect(direct_database_url)
-    try:
-        async with reader.transaction(isolation="repeatable_read"):
-            await reader.fetchval(FIXTURE_SQL.count_study_sessions)  # the snapshot is taken here
-            async with db.pool.acquire() as reset, reset.transaction():
-                await reset.execute(queries.hold_off_session_writers)
-                await reset.fetchrow(queries.delete_history)
-            rows = await reader.fetch(queries.list_study_sessions_deep, 5, 20)
-            assert [r["id"] for r in rows] == expected
-    finally:
-        await reader.close()
-    assert await db.count_sessions() == 0
 
 
 async def test_the_server_folds_the_stretch_counts_now_and_then(db: Db, demo, direct_database_url):

@@ -502,3 +502,9 @@ WHERE kept IS DISTINCT FROM recounted;
 -- Backends of this database waiting for a lock (a table's or a row's), this one left out.
 SELECT count(*) FROM pg_stat_activity
 WHERE wait_event_type = 'Lock' AND datname = current_database() AND pid <> pg_backend_pid();
+
+-- name: delete_every_session
+-- Every review and every session, row by row (their triggers count each): a history deleted
+-- under a test's feet while it runs (the server's own reset truncates).
+WITH reviews AS (DELETE FROM word_review_items RETURNING 1)
+DELETE FROM study_sessions;
