@@ -255,7 +255,7 @@ async def test_readyz_alone_ends_the_episode(http_server_client, fault, catalog:
     await fault(None)
     assert (await send(http_server_client, "GET", "/readyz")).status == 200  # ready at once
     assert len(trouble_lines(caplog)) == 1  # the episode ends after a second without refusals
-    await asyncio.sleep(1.05)
+    await asyncio.sleep(1.05)  # a second without refusals: the next success ends the episode
     assert (await send(http_server_client, "GET", "/readyz")).status == 200
     assert trouble_lines(caplog)[-1].startswith("database recovered after 2 refused requests")
 

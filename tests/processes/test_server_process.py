@@ -168,9 +168,15 @@ def test_a_stopping_server_refuses_new_connections_at_once(
     try:  # a request in flight (its body not all sent) holds the stop for its grace period
         held.sendall(
             b"POST /api/study_sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 100\r\n\r\n{"
+            b"Expect: 100-continue\r\nContent-Length: 100\r\n\r\n{"
         )
-        time.sleep(0.3)
+        # The server's "100 Continue" says it has read the headers: the request is in flight.
+        interim = b""
+        while not interim.endswith(b"\r\n\r\n"):
+            chunk = held.recv(1)
+            assert chunk, f"the connection closed before a 100 Continue: {interim!r}"
+            interim += chunk
+        assert interim.startswith(b"HTTP/1.1 100 "), interim
         server.process.send_signal(signal.SIGTERM)
         server.wait_for("stopping")
         deadline = time.monotonic() + 3
