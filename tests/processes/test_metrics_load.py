@@ -14,13 +14,13 @@ import tornado.httpclient
 import tornado.testing
 from prometheus_client.parser import text_string_to_metric_families
 
-from langportal.handlers.metrics import SAMPLE_SECONDS
-
+from ..helpers import wait_until
 from ..servers import Server
 
 CREATES = 300
 READS = 300
 CONCURRENCY = 16
+DURATIONS = ("portal_request_duration_seconds_count", (("route", "/api/study_sessions"),))
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -75,10 +75,22 @@ async def load_and_scrape(port: int) -> tuple[list[int], list[dict], dict]:
         await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(CONCURRENCY))), timeout=120)
         done.set()
         await asyncio.wait_for(watching, timeout=30)
-        # each process hands its counts to the shared files every SAMPLE_SECONDS (and the
-        # scraping one at the scrape): after that, the totals are exact
-        await asyncio.sleep(SAMPLE_SECONDS * 1.5)
-        final = samples((await client.fetch(base + "/metrics", request_timeout=30)).body.decode())
+        # each process hands its counts to the shared files every SAMPLE_SECONDS (handlers/
+        # metrics.py; the scraping one at the scrape): wait until every answer is counted (no
+        # fewer), then the test checks that the totals are exact
+        created, read = statuses.count(201), statuses.count(200)
+
+        async def all_counted() -> dict | None:
+            found = samples((await client.fetch(base + "/metrics", request_timeout=30)).body.decode())
+            counted = (
+                count(found, "/api/study_sessions", "POST", 201) >= created
+                and count(found, "/api/groups/{id}", "GET", 200) >= read
+                and found.get(DURATIONS, 0) >= created
+                and found.get(("portal_batch_size_sum", ()), 0) >= created
+            )
+            return found if counted else None
+
+        final = await wait_until(all_counted, 30, "every answer counted by /metrics", interval=0.1)
     finally:
         client.close()
     return statuses, scrapes, final
@@ -122,13 +134,25 @@ def test_metrics_count_a_load_on_two_processes(data_dir: Path, unused_port: int)
         # after it: exactly what was sent, from both processes together
         assert count(final, "/api/study_sessions", "POST", 201) == CREATES
         assert count(final, "/api/groups/{id}", "GET", 200) == READS
-        assert (
-            final[("portal_request_duration_seconds_count", (("route", "/api/study_sessions"),))] == CREATES
-        )
+        assert final[DURATIONS] == CREATES
         assert final[("portal_batch_size_sum", ())] == CREATES  # every create in exactly one batch
-        # the gauges: each process samples its own every second (and the scraping one at once)
-        asyncio.run(asyncio.sleep(SAMPLE_SECONDS * 1.5))
-        settled = asyncio.run(load_and_scrape_once(unused_port))
+
+        # the gauges: each process samples its own every SAMPLE_SECONDS (and the scraping one at
+        # once), so they settle within a sample or two after the load
+        async def gauges_settled() -> dict | None:
+            found = await load_and_scrape_once(unused_port)
+            idle = found.get(("portal_pool_idle", ()))
+            settled = (
+                found.get(("portal_requests_in_flight", ())) == 0
+                and found.get(("portal_pool_waiting", ())) == 0
+                and idle is not None
+                and idle == found.get(("portal_pool_size", ()))
+            )
+            return found if settled else None
+
+        settled = asyncio.run(
+            wait_until(gauges_settled, 30, "the gauges settled after the load", interval=0.1)
+        )
         assert settled[("portal_requests_in_flight", ())] == 0
         assert settled[("portal_pool_waiting", ())] == 0
         assert settled[("portal_pool_size", ())] >= 4  # both processes' pools, 2 connections at least each
