@@ -11,6 +11,7 @@ import datetime as dt
 import inspect
 import json
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,6 +178,20 @@ async def wait_until(predicate: Callable[[], Any], within: float, what: str, int
         if loop.time() >= deadline:
             raise AssertionError(f"waited {within:g} s for {what}; last value: {value!r}")
         await asyncio.sleep(interval)
+
+
+def wait_until_sync(predicate: Callable[[], Any], within: float, what: str, interval: float = 0.02) -> Any:
+    """:func:`wait_until` for a test with no event loop running (``predicate`` plain only): polls,
+    blocking, until ``predicate`` returns something true, and returns that; fails the test, saying
+    ``what`` was awaited, after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"waited {within:g} s for {what}; last value: {value!r}")
+        time.sleep(interval)
 
 
 SCREENSHOTS: list[Path] = []  # every screenshot taken in this run, listed at the end of the output
