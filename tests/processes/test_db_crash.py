@@ -24,6 +24,7 @@ import pytest
 from langportal import portaldb
 
 from ..dbload import Load, get, stored_ids
+from ..helpers import wait_until, wait_until_sync
 from ..servers import Server
 
 
@@ -69,8 +70,7 @@ def test_sigkill_of_the_database_under_load(io_loop, data_dir, start_server, unu
 
     async def scenario() -> None:
         running = asyncio.ensure_future(load.run(deadline=time.monotonic() + 25))
-        await asyncio.sleep(2.5)
-        assert load.created(), "no 201 before the kill"
+        await wait_until(load.created, 15, "a 201 before the kill")  # serving, under load
         os.kill(postmaster_pid(data_dir), signal.SIGKILL)  # what the OOM killer does
         timeline["kill"] = time.monotonic()
         # Asked at once and then every 20 ms: the database may be back within half a second.
@@ -88,7 +88,13 @@ def test_sigkill_of_the_database_under_load(io_loop, data_dir, start_server, unu
             (r.ended for r in load.requests if r.status == 201 and r.started > timeline["kill"]),
             default=float("inf"),
         )
-        await asyncio.sleep(3)  # serving again, under load
+        await asyncio.sleep(3)  # on purpose: serving again, under load, for a while
+        if timeline["back"] < float("inf"):  # (if not, the test fails below, saying so)
+            await wait_until(
+                lambda: any(r.started > timeline["back"] + 0.5 for r in load.requests),
+                15,
+                "an answer to a request sent after the recovery",
+            )
         load.stop.set()
         await running
         timeline["ready_after"] = await get(unused_port, "/readyz")
@@ -178,7 +184,13 @@ def test_a_database_given_by_url_is_reported_not_managed(io_loop, data_dir, star
         server.wait_for("listening on")
         assert io_loop.run_sync(lambda: get(unused_port, "/readyz")) == 200
         os.kill(database.postmaster_pid(), signal.SIGKILL)
-        time.sleep(1)
+        wait_until_sync(
+            lambda: io_loop.run_sync(lambda: get(unused_port, "/readyz")) == 503,
+            10,
+            "/readyz to answer 503 once the database was killed",
+            interval=0.1,
+        )
+        time.sleep(1)  # on purpose: a second in which an owner would have restarted it (none did)
         codes = [io_loop.run_sync(lambda: get(unused_port, "/readyz")) for _ in range(5)]
         assert codes == [503] * 5
         assert not database.is_running()  # nobody restarted it
