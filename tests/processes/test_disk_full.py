@@ -31,7 +31,7 @@ import tornado.httpclient
 from langportal import portaldb
 
 from ..dbload import Load, stored_ids
-from ..helpers import FAULT_SQL
+from ..helpers import FAULT_SQL, wait_until
 from ..servers import Server
 
 DISK_FULL = "the database's disk is full; free space on the database server, then retry"
@@ -106,8 +106,7 @@ def test_disk_full_under_load(io_loop, small_disk, unused_port):
 
         async def scenario() -> None:
             running = asyncio.ensure_future(load.run(deadline=time.monotonic() + 30))
-            await asyncio.sleep(1.5)
-            assert load.created(), "no 201 before the disk filled"
+            await wait_until(load.created, 15, "a 201 before the disk filled")  # serving, under load
             balloon.append(await asyncio.to_thread(fill, small_disk))
             timeline["full"] = time.monotonic()
             while time.monotonic() - timeline["full"] < 10:  # until the tables cannot grow
@@ -115,7 +114,12 @@ def test_disk_full_under_load(io_loop, small_disk, unused_port):
                     break
                 await asyncio.sleep(0.05)
             timeline["refusing"] = time.monotonic()
-            await asyncio.sleep(2)  # full, under load
+            await asyncio.sleep(2)  # on purpose: full, under load, for a while
+            await wait_until(
+                lambda: sum(r.started > timeline["refusing"] for r in load.requests) >= load.workers,
+                20,
+                f"{load.workers} answers to requests sent while the disk was full",
+            )
             answers["ready_full"] = await readyz(unused_port)
             balloon[0].unlink()
             timeline["freed"] = time.monotonic()
@@ -128,7 +132,8 @@ def test_disk_full_under_load(io_loop, small_disk, unused_port):
                 default=float("inf"),
             )
             answers["ready_freed"] = await readyz(unused_port)
-            await asyncio.sleep(1)
+            # the episode ends with a write a second after the last refusal: under load still
+            await asyncio.to_thread(server.wait_for, r"database recovered after \d+ refused requests", 20)
             load.stop.set()
             await running
 
@@ -195,8 +200,7 @@ def test_disk_full_past_the_wal_panics_and_the_database_comes_back(io_loop, smal
 
         async def scenario() -> None:
             running = asyncio.ensure_future(load.run(deadline=time.monotonic() + 45))
-            await asyncio.sleep(1.5)
-            assert load.created(), "no 201 before the disk filled"
+            await wait_until(load.created, 15, "a 201 before the disk filled")  # serving, under load
             balloon = await asyncio.to_thread(fill, small_disk)
             conn = await asyncpg.connect(dsn)
             try:  # the next WAL record needs a new segment; the PANIC may cut this very statement
@@ -220,7 +224,7 @@ def test_disk_full_past_the_wal_panics_and_the_database_comes_back(io_loop, smal
                 (r.ended for r in load.requests if r.status == 201 and r.started > timeline["freed"]),
                 default=float("inf"),
             )
-            await asyncio.sleep(1)
+            await asyncio.sleep(1)  # on purpose: serving again, under load, for a while
             load.stop.set()
             await running
             answers["ready_after"] = await readyz(unused_port)
