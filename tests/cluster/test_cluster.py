@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from ..helpers import wait_until_sync
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 CLUSTER = ROOT / "deploy" / "cluster.sh"
 BALANCER = "http://10.213.0.20:8080"
@@ -59,18 +61,28 @@ class Cluster:
 
     def haproxy(self) -> dict[str, str]:
         """HAProxy's state of each instance (UP, DOWN, ...), from its stats socket."""
+        return {server: stats["status"].split()[0] for server, stats in self.haproxy_stats().items()}
+
+    def answered(self, server: str) -> int:
+        """How many 2xx answers ``server`` has given through HAProxy."""
+        return int(self.haproxy_stats()[server]["hrsp_2xx"] or 0)
+
+    def haproxy_stats(self) -> dict[str, dict[str, str]]:
+        """HAProxy's statistics of each instance, by the names of its CSV's columns."""
         with socket.socket(socket.AF_UNIX) as sock:
             sock.connect(str(self.state / "haproxy.sock"))
             sock.sendall(b"show stat\n")
             data = b""
             while chunk := sock.recv(65536):
                 data += chunk
-        states = {}
-        for line in data.decode().splitlines():
-            fields = line.split(",")
-            if len(fields) > 17 and fields[0] == "instances" and fields[1].startswith("app"):
-                states[fields[1]] = fields[17].split()[0]
-        return states
+        lines = data.decode().splitlines()
+        names = lines[0].removeprefix("# ").split(",")
+        stats = {}
+        for line in lines[1:]:
+            fields = dict(zip(names, line.split(","), strict=False))
+            if fields.get("pxname") == "instances" and fields.get("svname", "").startswith("app"):
+                stats[fields["svname"]] = fields
+        return stats
 
     def wait_state(self, server: str, state: str, timeout: float) -> float:
         """Seconds until HAProxy shows ``server`` in ``state``."""
@@ -129,9 +141,13 @@ def _load(cluster: Cluster, seconds: float) -> tuple[subprocess.Popen[str], Path
 @pytest.mark.parametrize(("index", "how"), [(1, "term"), (2, "kill")])
 def test_an_instance_stopped_under_load_loses_and_duplicates_nothing(cluster, index, how):
     server = f"app{index}"
+    answered = cluster.answered(server)
     client, out = _load(cluster, seconds=12)
     try:
-        time.sleep(3)  # under load
+        # under load: the instance has answered some of it (the client takes a while to start)
+        wait_until_sync(
+            lambda: cluster.answered(server) >= answered + 50, 30, f"50 answers of {server} to the load", 0.05
+        )
         old = cluster.pid(index)
         cluster.run("instance", str(index), how)
         down_after = cluster.wait_state(server, "DOWN", timeout=5)

@@ -23,7 +23,7 @@ from langportal.serving import check_connection_budget
 from langportal.settings import ConfigError, parse_args
 
 from .. import pgbouncer
-from ..helpers import FIXTURE_SQL, send
+from ..helpers import FIXTURE_SQL, send, wait_until
 from ..servers import Server
 
 pytestmark = pytest.mark.skipif(pgbouncer.available() is not None, reason=str(pgbouncer.available()))
@@ -288,9 +288,8 @@ async def test_a_stopped_pooler_is_a_503_and_a_restarted_one_serves(http_server_
     _assert_503(await send(http_server_client, "GET", "/api/groups"))
     _assert_503(await send(http_server_client, "GET", "/api/groups"))
     running.start()
-    for _ in range(20):  # the pool replaces its broken connection
-        if (await send(http_server_client, "GET", "/api/groups")).status == 200:
-            break
-        await asyncio.sleep(0.1)
-    else:
-        pytest.fail("no 200 once PgBouncer ran again")
+
+    async def served() -> bool:  # once the pool has replaced its broken connection
+        return (await send(http_server_client, "GET", "/api/groups")).status == 200
+
+    await wait_until(served, 15, "a 200 once PgBouncer ran again", interval=0.1)
