@@ -26,7 +26,7 @@ from typing import Any
 
 import asyncpg
 
-from .pool import PooledConnection, connection_is_suspect, discard
+from .pool import PooledConnection, connection_is_suspect, discard, refused_before_sending
 
 log = logging.getLogger("portaldb.batch")
 
@@ -264,6 +264,12 @@ class Batcher:
         except Exception as exc:
             if connection_is_suspect(exc):
                 discard(connection)
+            if refused_before_sending(exc):  # nothing went out: the calls wait for another connection
+                for call in reversed(batch):
+                    if not call.future.done():
+                        call.sent = False
+                        self._queue.appendleft(call)
+                return False
             self._fail(batch, exc)
             return False
         if len(rows) != len(batch):

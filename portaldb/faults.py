@@ -109,8 +109,20 @@ _UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+def underlying(exc: BaseException) -> BaseException:
+    """The error ``exc`` stands for. asyncpg's InternalClientError, raised while another error was
+    being handled, is that error's consequence: a transaction's ROLLBACK on a connection the server
+    was terminating ("cannot switch to state 15; another operation (2) is in progress": the
+    driver still consuming the FATAL error) replaced the AdminShutdownError that says what
+    happened. Alone, it is the driver's own inconsistency (a bug)."""
+    while isinstance(exc, asyncpg.exceptions._base.InternalClientError) and exc.__context__ is not None:
+        exc = exc.__context__
+    return exc
+
+
 def classify(exc: BaseException) -> Fault | None:
     """The fault ``exc`` reports, or None when it is not the database's doing (a bug: a 500)."""
+    exc = underlying(exc)
     for kind, fault in _RESOURCE_FAULTS:
         if isinstance(exc, kind):
             return fault
@@ -126,6 +138,7 @@ def classify(exc: BaseException) -> Fault | None:
 def reason_of(exc: BaseException, *, waiting_for_connection: bool) -> str:
     """The ``reason`` label of a 503 for ``exc`` (a fault :func:`classify` accepts), raised while
     the request was still ``waiting_for_connection`` or after it had one."""
+    exc = underlying(exc)
     for kind, fault in _RESOURCE_FAULTS:
         if isinstance(exc, kind):
             return fault.reason

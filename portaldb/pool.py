@@ -76,6 +76,28 @@ _CONNECTION_LEVEL_MESSAGE = re.compile(
 )
 
 
+# asyncpg's InternalClientErrors that say the connection was left unusable by the server ending
+# it, or by a cancelled statement, under the driver: another operation "in progress" in state 2
+# (consuming an error: the server's FATAL "terminating connection" reached an idle pooled
+# connection), 3 (cancelled) or 4 (terminating). Seen here with backends terminated under load
+# (pg_terminate_backend, a failover, a restart): the next statement on such a pooled connection
+# raised it. The first form is raised before anything is sent.
+_LOST_PROTOCOL_STATE = re.compile(
+    r"cannot switch to state \d+; another operation \([234]\) is in progress"
+    r"|got result for unknown protocol state [234]"
+)
+
+
+def refused_before_sending(exc: BaseException) -> bool:
+    """Whether the driver refused to start the statement on a connection the server had ended
+    (nothing was sent: the statement may be sent again on another connection)."""
+    return (
+        isinstance(exc, asyncpg.exceptions._base.InternalClientError)
+        and str(exc).startswith("cannot switch to state")
+        and bool(_LOST_PROTOCOL_STATE.fullmatch(str(exc)))
+    )
+
+
 def raised_by_the_driver(exc: BaseException) -> bool:
     """Whether ``exc`` was raised in asyncpg, the event loop or the socket modules (the innermost
     frame of its traceback), rather than in the portal's own code or another library's."""
@@ -95,6 +117,8 @@ def is_unavailable(exc: BaseException) -> bool:
         return True
     if isinstance(exc, _FROM_THE_DRIVER_ONLY):
         return raised_by_the_driver(exc)
+    if isinstance(exc, asyncpg.exceptions._base.InternalClientError):
+        return bool(_LOST_PROTOCOL_STATE.fullmatch(str(exc)))
     if type(exc) is not asyncpg.InterfaceError or not exc.args:
         return False
     return bool(_CONNECTION_LEVEL_MESSAGE.fullmatch(str(exc.args[0])))
