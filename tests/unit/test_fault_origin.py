@@ -73,7 +73,40 @@ def test_a_socket_refused_or_cut_is_an_outage_whoever_meets_it(exc: OSError) -> 
     assert faults.classify(raised(exc)) is faults.UNAVAILABLE
 
 
-def test_the_drivers_lost_protocol_state_is_a_bug_whose_connection_is_dropped() -> None:
-    exc = asyncpg.exceptions._base.InternalClientError("got result for unknown protocol state 3")
+INTERNAL = asyncpg.exceptions._base.InternalClientError
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "cannot switch to state 11; another operation (2) is in progress",  # consuming the server's FATAL
+        "cannot switch to state 15; another operation (3) is in progress",  # a cancelled statement
+        "got result for unknown protocol state 3",
+    ],
+)
+def test_a_connection_the_server_ended_under_the_driver_is_lost(message: str) -> None:
+    exc = INTERNAL(message)
+    assert faults.classify(exc) is faults.UNAVAILABLE
+    assert portaldb.connection_is_suspect(exc)
+
+
+def test_the_drivers_own_inconsistency_is_a_bug_whose_connection_is_dropped() -> None:
+    exc = INTERNAL("cannot switch to state 12; another operation (12) is in progress")  # used twice at once
     assert faults.classify(exc) is None  # a 500 with a traceback: not the database's doing
     assert portaldb.connection_is_suspect(exc)  # but never reused
+
+
+def rollback_after_the_server_ended_the_session() -> None:
+    """What a transaction's ROLLBACK on such a connection did: the driver's error, raised while the
+    error that says what happened was being handled (so that error is its context)."""
+    try:
+        raise asyncpg.AdminShutdownError("terminating connection due to administrator command")
+    except asyncpg.AdminShutdownError:
+        raise INTERNAL("cannot switch to state 15; another operation (12) is in progress")  # noqa: B904
+
+
+def test_an_internal_error_met_while_handling_a_fault_is_that_fault() -> None:
+    with pytest.raises(INTERNAL) as raised_here:
+        rollback_after_the_server_ended_the_session()
+    assert faults.classify(raised_here.value) is faults.UNAVAILABLE
+    assert faults.reason_of(raised_here.value, waiting_for_connection=False) == "database_unavailable"
