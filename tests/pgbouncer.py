@@ -1,7 +1,9 @@
 """A real PgBouncer (Debian's ``pgbouncer`` package) in front of a test database (issue 10).
 
 :class:`PgBouncer` writes a configuration into a fresh folder, starts ``pgbouncer`` on a free
-127.0.0.1 port in transaction mode and stops it again. The admin console (database ``pgbouncer``)
+127.0.0.1 port in transaction mode and stops it again. Like ``deploy/pgbouncer.ini`` it retries a
+failed login to the server after 1 s (``server_login_retry``; PgBouncer's default, 15 s, answers
+every client an error for that long after a database restart). The admin console (database ``pgbouncer``)
 is open to the same user, so a test can ``PAUSE``, ``RESUME`` or ``SHUTDOWN`` it.
 
 Run as a program it serves until SIGTERM/SIGINT and prints its URL, for ``.ci/run``::
@@ -51,6 +53,7 @@ class PgBouncer:
         max_client_conn: int = 400,
         default_pool_size: int = 20,
         query_wait_timeout: float = 10,
+        server_login_retry: float = 1,
         extra: str = "",
     ) -> None:
         url = urllib.parse.urlsplit(upstream)
@@ -84,6 +87,7 @@ pool_mode = transaction
 max_client_conn = {max_client_conn}
 default_pool_size = {default_pool_size}
 query_wait_timeout = {query_wait_timeout:g}
+server_login_retry = {server_login_retry:g}
 ignore_startup_parameters = extra_float_digits
 logfile = {self.folder}/pgbouncer.log
 pidfile = {self.folder}/pgbouncer.pid
