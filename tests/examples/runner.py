@@ -371,19 +371,21 @@ def run_sh(block: Block, address: str, root: Path = ROOT) -> None:
 
 
 def run_python(block: Block, database_url: str, root: Path = ROOT) -> None:
-    """Run a python block as a pytest file of its own, in a new temporary folder with a pytest.ini
-    of its own (:data:`PYTEST_INI`), from the checkout root, with ``DATABASE_URL`` and
-    ``PYTHONPATH`` = the checkout; it must pass, with at least one test passed."""
+    """Run a python block as a user's suite would: a pytest file of its own in a new temporary
+    folder (outside the checkout) with a pytest.ini of its own (:data:`PYTEST_INI`), run there with
+    the virtualenv's ``pytest`` and ``DATABASE_URL``; no ``PYTHONPATH``, so it imports only what
+    the installed project gives. It must pass, with at least one test passed."""
     with _folder() as folder:
         name = "test_" + re.sub(r"[^a-z0-9]+", "_", block.path.lower().removesuffix(".md")).strip("_")
         test_file = folder / f"{name}_{block.line}.py"
         test_file.write_text(block.code, encoding="utf-8")
         (folder / "pytest.ini").write_text(PYTEST_INI, encoding="utf-8")
         report = folder / "report.xml"
-        argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-c", str(folder / "pytest.ini")]
+        pytest = str(Path(sys.executable).parent / "pytest")
+        argv = [pytest, "-p", "no:cacheprovider", "-c", str(folder / "pytest.ini")]
         argv += ["--confcutdir", str(folder), f"--junitxml={report}", "-ra", str(test_file)]
-        env = environment({"DATABASE_URL": database_url, "PYTHONPATH": str(root)})
-        status, output = run(argv, cwd=root, env=env, timeout=PYTHON_TIMEOUT)
+        env = environment({"DATABASE_URL": database_url})
+        status, output = run(argv, cwd=folder, env=env, timeout=PYTHON_TIMEOUT)
         passed = _passed(report)
     if status == 0 and passed:
         return
@@ -394,7 +396,7 @@ def run_python(block: Block, database_url: str, root: Path = ROOT) -> None:
     else:
         what = "passed no test (every test skipped or deselected)"
     raise ExampleFailure(
-        f"{block.where}: the python block, run as {test_file.name} with pytest from {root}, {what}.\n"
+        f"{block.where}: the python block, run as {test_file.name} with pytest in {folder}, {what}.\n"
         f"pytest said:\n{_indented(normalize(output))}"
     )
 
