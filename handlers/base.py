@@ -354,7 +354,7 @@ class NotFoundHandler(APIHandler):
 
     async def prepare(self) -> None:
         await super().prepare()
-        raise APIError(404, f"no endpoint at {self.request.path}; see the README for the API")
+        raise APIError(404, f"no endpoint at {self.request.path}; the API is listed at GET /api/openapi.json")
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
