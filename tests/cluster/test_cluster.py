@@ -2,8 +2,9 @@
 
 Three instances in network namespaces of their own, through PgBouncer (transaction mode) to a
 fresh PostgreSQL 15, behind HAProxy; a load client in a namespace of its own retries a failed or
-cut-off write with its Idempotency-Key. Needs root (``ip netns``), PostgreSQL 15, PgBouncer and
-HAProxy; skipped, with the reason, where any is missing.
+cut-off write with its Idempotency-Key. The names of the namespaces and the addresses are those
+the script reports for its run (several clusters may be up on one machine). Needs root
+(``ip netns``), PostgreSQL 15, PgBouncer and HAProxy; skipped, with the reason, where any is missing.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,8 +27,20 @@ from ..helpers import wait_until_sync
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CLUSTER = ROOT / "deploy" / "cluster.sh"
-BALANCER = "http://10.213.0.20:8080"
-DATABASE = "postgresql://langportal:langportal-cluster@10.213.0.10:6432/langportal"
+# A GET from the cluster's client namespace: status, headers (lower-case names), body; status 0 if
+# no answer came.
+GET = """
+import json, sys, urllib.error, urllib.request
+try:
+    reply = urllib.request.urlopen(sys.argv[1], timeout=20)
+except urllib.error.HTTPError as error:
+    reply = error
+except Exception as error:
+    print(json.dumps({"status": 0, "headers": {}, "body": repr(error)}))
+    raise SystemExit(0)
+headers = {name.lower(): value for name, value in reply.headers.items()}
+print(json.dumps({"status": reply.status, "headers": headers, "body": reply.read().decode()}))
+"""
 MIGRATIONS = len(list((ROOT / "sql" / "migrations").glob("*.sql")))
 
 
@@ -47,10 +61,41 @@ def _cannot_run() -> str | None:
 pytestmark = pytest.mark.skipif(_cannot_run() is not None, reason=str(_cannot_run()))
 
 
+def _namespaces() -> set[str]:
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
+    return {line.split()[0] for line in listed.splitlines() if line.strip()}
+
+
 class Cluster:
     def __init__(self, state: Path) -> None:
         self.state = state
         self.env = {**os.environ, "LANGPORTAL_CLUSTER_STATE": str(state), "PYTHON": sys.executable}
+        self.env.pop("CLUSTER_NAME", None)
+        self.info: dict[str, str] = {}  # what `up` reported: name, subnet, balancer, database, ...
+
+    def up(self, instances: int) -> None:
+        reported = self.run("up", str(instances), timeout=180)
+        self.info = dict(line.split("=", 1) for line in reported.splitlines() if "=" in line)
+
+    def down(self) -> None:
+        subprocess.run([str(CLUSTER), "down"], env=self.env, capture_output=True, timeout=60, check=False)
+
+    @property
+    def balancer(self) -> str:
+        return self.info["balancer"]
+
+    @property
+    def database(self) -> str:
+        return self.info["database"]
+
+    @property
+    def namespaces(self) -> set[str]:
+        return set(self.info["namespaces"].split())
+
+    def get(self, url: str) -> dict[str, Any]:
+        """GET ``url`` (a path: through the balancer) from the cluster's client namespace."""
+        url = self.balancer + url if url.startswith("/") else url
+        return json.loads(self.run("exec", "client", sys.executable, "-c", GET, url, timeout=60))
 
     def run(self, *args: str, timeout: float = 120) -> str:
         done = subprocess.run(
@@ -105,12 +150,11 @@ def cluster() -> Iterator[Cluster]:
     state = Path(tempfile.mkdtemp(prefix="langportal-cluster-"))
     running = Cluster(state)
     try:
-        running.run("up", "3")
+        running.up(3)
         yield running
     finally:
-        subprocess.run([str(CLUSTER), "down"], env=running.env, capture_output=True, timeout=60, check=False)
-    leftover = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
-    assert "lp-" not in leftover, leftover  # down removed every namespace
+        running.down()
+    assert not running.namespaces & _namespaces()  # down removed every namespace of its run
 
 
 def test_instances_started_at_once_on_an_empty_database_create_the_schema_once(cluster):
@@ -126,8 +170,8 @@ def _load(cluster: Cluster, seconds: float) -> tuple[subprocess.Popen[str], Path
     out = cluster.state / f"load-{time.monotonic_ns()}.json"
     client = subprocess.Popen(
         [
-            *(str(CLUSTER), "exec", "lp-client", sys.executable, "-m", "tests.cluster_client"),
-            *(BALANCER, DATABASE, str(seconds), str(out)),
+            *(str(CLUSTER), "exec", "client", sys.executable, "-m", "tests.cluster_client"),
+            *(cluster.balancer, cluster.database, str(seconds), str(out)),
         ],
         env=cluster.env,
         cwd=ROOT,
@@ -178,3 +222,32 @@ def test_an_instance_stopped_under_load_loses_and_duplicates_nothing(cluster, in
     if how == "term":  # a graceful stop: nothing the instance accepted was cut off
         assert "stopping" in cluster.log(index)
     assert cluster.haproxy() == {"app1": "UP", "app2": "UP", "app3": "UP"}  # it joined again
+
+
+def test_a_second_cluster_beside_this_one_and_its_down_leave_this_one_alone(cluster):
+    """Two clusters on one machine: another name, another subnet, no namespace shared, neither
+    reaching the other; `down` of the second removes its own namespaces only (not this cluster's,
+    nor another namespace named like the old lp-* ones)."""
+    foreign = f"lp-foreign-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", foreign], check=True)
+    try:
+        other = Cluster(Path(tempfile.mkdtemp(prefix="langportal-cluster-")))
+        try:
+            other.up(1)
+            assert other.info["name"] != cluster.info["name"]
+            assert other.info["subnet"] != cluster.info["subnet"]
+            assert not other.namespaces & cluster.namespaces
+            assert other.namespaces | cluster.namespaces <= _namespaces()
+            assert other.haproxy() == {"app1": "UP"}
+            assert other.get("/api/groups")["status"] == 200
+            assert cluster.get(other.balancer + "/api/groups")["status"] == 0  # not reachable
+        finally:
+            other.down()
+        namespaces = _namespaces()
+        assert not other.namespaces & namespaces
+        assert cluster.namespaces | {foreign} <= namespaces
+        assert not other.state.exists()
+    finally:
+        subprocess.run(["ip", "netns", "del", foreign], check=False)
+    assert cluster.haproxy() == {"app1": "UP", "app2": "UP", "app3": "UP"}
+    assert cluster.get("/api/groups")["status"] == 200
