@@ -151,14 +151,17 @@ async def test_full_reset_finishes_under_steady_reads_of_every_table(
     readers = [await asyncpg.connect(direct_database_url) for _ in range(8 * len(queries))]
     stop = time.monotonic() + 8  # bounded: the readers stop after 8 s whatever happens
 
+    reading_now: set[int] = set()  # the readers that finished a transaction: all of them are at it
+
     async def read(conn: asyncpg.Connection, query: str, rng: random.Random) -> int:
         done = 0
         await asyncio.sleep(rng.uniform(0, 0.05))  # out of step: one table or another always read
         while time.monotonic() < stop:
             async with conn.transaction():
                 await conn.fetchval(getattr(FIXTURE_SQL, query))
-                await asyncio.sleep(rng.uniform(0.02, 0.06))
+                await asyncio.sleep(rng.uniform(0.02, 0.06))  # holds its table a while, as a reader
             done += 1
+            reading_now.add(id(conn))
         return done
 
     try:
@@ -166,7 +169,7 @@ async def test_full_reset_finishes_under_steady_reads_of_every_table(
             asyncio.ensure_future(read(c, queries[i % len(queries)], random.Random(i)))
             for i, c in enumerate(readers)
         ]
-        await asyncio.sleep(0.3)
+        await wait_until(lambda: len(reading_now) == len(readers), 5, "every reader to be reading")
         started = time.monotonic()
         reply = await call(http_server_client, "POST", "/api/full_reset")
         took = time.monotonic() - started
