@@ -1,4 +1,5 @@
-"""The load client of the cluster test (tests/cluster/test_cluster.py), run inside the lp-client namespace.
+"""The load client of the cluster test (tests/cluster/test_cluster.py), run inside the cluster's client
+namespace (``deploy/cluster.sh exec client ...``).
 
     python -m tests.cluster_client BALANCER_URL DATABASE_URL SECONDS OUT.json
 
@@ -7,7 +8,8 @@
 connection cut off, a 5xx, a timeout) is sent again with the same key until it is acknowledged
 (201) or 30 s have passed. Then it reads the new rows from the database and writes the counts:
 201s seen, writes acknowledged, rows found, lost (acknowledged ids missing), duplicates (rows beyond
-one per acknowledged key), writes never acknowledged.
+one per acknowledged key), writes never acknowledged, and when the failed attempts began and
+ended (seconds from the start; ``failing_for_s`` between the first and the last).
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ async def run(balancer: str, database: str, seconds: float) -> dict[str, Any]:
     unacknowledged: list[str] = []
     stop_at = time.monotonic() + seconds
     next_key = iter(range(MAX_WRITES))
+    failed_at: list[float] = []  # when each failed attempt ended, seconds from the start
+    started = time.monotonic()
 
     async def write(key: str) -> None:
         give_up = time.monotonic() + GIVE_UP
@@ -63,6 +67,7 @@ async def run(balancer: str, database: str, seconds: float) -> dict[str, Any]:
                 acknowledged[key] = json.loads(reply.body)["study_session"]["id"]
                 return
             counts["failed_attempts"] += 1
+            failed_at.append(time.monotonic() - started)
             await asyncio.sleep(0.1)
         unacknowledged.append(key)
 
@@ -72,7 +77,6 @@ async def run(balancer: str, database: str, seconds: float) -> dict[str, Any]:
                 return
             await write(f"cluster-{before}-{i}")
 
-    started = time.monotonic()
     await asyncio.gather(*(worker(n) for n in range(CONCURRENCY)))
     elapsed = time.monotonic() - started
     client.close()
@@ -91,6 +95,9 @@ async def run(balancer: str, database: str, seconds: float) -> dict[str, Any]:
         "lost": sum(1 for i in acknowledged.values() if i not in found),
         "duplicates": len(rows) - len(set(acknowledged.values())),
         "distinct_ids": len(set(acknowledged.values())) == len(acknowledged),
+        "first_failure_s": round(min(failed_at), 2) if failed_at else None,
+        "last_failure_s": round(max(failed_at), 2) if failed_at else None,
+        "failing_for_s": round(max(failed_at) - min(failed_at), 2) if failed_at else 0,
         "seconds": round(elapsed, 2),
         "req_s": round(counts["attempts"] / elapsed, 1),
     }

@@ -138,6 +138,10 @@ class Cluster:
             time.sleep(0.05)
         raise AssertionError(f"{server} not {state} within {timeout} s: {self.haproxy()}")
 
+    def all_up(self, timeout: float) -> None:
+        for server in self.haproxy():
+            self.wait_state(server, "UP", timeout)
+
     def log(self, i: int) -> str:
         return (self.state / f"app{i}.log").read_text(errors="replace")
 
@@ -222,6 +226,76 @@ def test_an_instance_stopped_under_load_loses_and_duplicates_nothing(cluster, in
     if how == "term":  # a graceful stop: nothing the instance accepted was cut off
         assert "stopping" in cluster.log(index)
     assert cluster.haproxy() == {"app1": "UP", "app2": "UP", "app3": "UP"}  # it joined again
+
+
+def test_a_database_restart_under_load_costs_seconds_of_failures_and_loses_nothing(cluster):
+    """PostgreSQL restarted behind PgBouncer under load: writes fail (503, or 502 when HAProxy
+    takes out an instance whose request was in flight) for a few seconds, then are 201s again;
+    every write is acknowledged once. With PgBouncer's default server_login_retry (15 s) instead of
+    deploy/pgbouncer.ini's 1 s the failures lasted about 15 s."""
+    answered = sum(cluster.answered(server) for server in cluster.haproxy())
+    client, out = _load(cluster, seconds=15)
+    try:
+        wait_until_sync(
+            lambda: sum(cluster.answered(server) for server in cluster.haproxy()) >= answered + 100,
+            30,
+            "100 answers to the load",
+            0.05,
+        )
+        cluster.run("database", "restart")
+        output, _ = client.communicate(timeout=90)
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait()
+    assert client.returncode == 0, output
+    result = json.loads(out.read_text())
+    print(f"\ndatabase restart: failures for {result['failing_for_s']} s: {json.dumps(result)}")
+    assert result["201s_seen"] == result["acknowledged"] > 100
+    assert result["unacknowledged"] == 0
+    assert result["lost"] == 0
+    assert result["duplicates"] == 0
+    assert result["rows_found"] == result["acknowledged"]
+    assert result["failing_for_s"] < 8
+    assert set(result["statuses"]) <= {"201", "502", "503"}, result["statuses"]
+    cluster.all_up(timeout=30)
+
+
+NO_INSTANCE = {"error": "no instance of the service is available right now; retry shortly"}
+
+
+def test_with_the_database_stopped_every_503_carries_retry_after(cluster):
+    """Every instance then fails its checks and HAProxy takes them all out (deploy/haproxy.cfg says
+    why). Until then a request reaches an instance: its 503 has Retry-After, but one still waiting
+    for the database when HAProxy takes its instance out is cut, and HAProxy answers 502 (the
+    first request, in practice). Afterwards HAProxy answers its own 503, with Retry-After, a JSON
+    body and the CORS headers, like the instances'."""
+    cluster.run("database", "stop")
+    try:
+        replies = []
+        for _ in range(100):  # until HAProxy has taken every instance out, then once more
+            everything_out = set(cluster.haproxy().values()) == {"DOWN"}
+            replies.append(cluster.get("/api/groups"))
+            if everything_out:
+                break
+        assert everything_out, cluster.haproxy()
+        for reply in replies:
+            # 502: a request in flight when HAProxy took its instance out (shutdown-sessions)
+            assert reply["status"] in (502, 503), reply
+            if reply["status"] == 503:
+                assert reply["headers"]["retry-after"] == "1", reply
+                assert "retry shortly" in json.loads(reply["body"])["error"], reply
+                assert reply["headers"]["access-control-allow-origin"] == "*", reply
+        own = replies[-1]
+        assert own["status"] == 503, own
+        assert json.loads(own["body"]) == NO_INSTANCE
+        assert own["headers"]["content-type"] == "application/json; charset=utf-8"
+        assert "Retry-After" in own["headers"]["access-control-expose-headers"]
+        print(f"\ndatabase stopped: {[reply['status'] for reply in replies]}, HAProxy's own 503: {own}")
+    finally:
+        cluster.run("database", "start")
+    cluster.all_up(timeout=30)
+    assert cluster.get("/api/groups")["status"] == 200
 
 
 def test_a_second_cluster_beside_this_one_and_its_down_leave_this_one_alone(cluster):
