@@ -135,13 +135,15 @@ def main(argv: list[str] | None = None) -> int:
         }
         subprocess.run([str(CLUSTER), "up", "3"], env=env, check=True, timeout=180)
         try:
-            base = [str(CLUSTER), "exec", "lp-client"]
+            info = subprocess.run(
+                [str(CLUSTER), "info"], env=env, check=True, timeout=60, capture_output=True, text=True
+            ).stdout
+            balancer = dict(line.split("=", 1) for line in info.splitlines() if "=" in line)["balancer"]
+            base = [str(CLUSTER), "exec", "client"]
             for method in ("POST", "GET"):
                 for _ in range(args.rounds):
                     # the demo data set: groups 1..3, activities 1..3
-                    figures = wrk(
-                        base, "http://10.213.0.20:8080", method, args.connections, args.duration, 3, 3
-                    )
+                    figures = wrk(base, balancer, method, args.connections, args.duration, 3, 3)
                     results.setdefault("cluster", {}).setdefault(method, []).append(figures)
                     print(f"cluster(3) {method:4} {figures}", flush=True)
         finally:
