@@ -250,6 +250,8 @@ class Batcher:
         batch: list[_Call] = []
         while self._queue and len(batch) < self._max_batch:
             call = self._queue.popleft()
+            if call.future.done():  # answered meanwhile (its wait ran out): never sent after that
+                continue
             call.sent = True
             batch.append(call)
         return batch
@@ -265,10 +267,15 @@ class Batcher:
             if connection_is_suspect(exc):
                 discard(connection)
             if refused_before_sending(exc):  # nothing went out: the calls wait for another connection
+                now = asyncio.get_running_loop().time()
                 for call in reversed(batch):
-                    if not call.future.done():
-                        call.sent = False
-                        self._queue.appendleft(call)
+                    if call.future.done():
+                        continue
+                    if call in self._overdue or call.deadline <= now:  # past its wait: never sent
+                        call.future.set_exception(BatchWaitTimeout(UNSENT))
+                        continue
+                    call.sent = False
+                    self._queue.appendleft(call)
                 return False
             self._fail(batch, exc)
             return False

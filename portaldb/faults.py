@@ -14,6 +14,7 @@ full disk.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -99,7 +100,20 @@ _RESOURCE_FAULTS: tuple[tuple[type[BaseException], Fault], ...] = (
     (asyncpg.ConfigurationLimitExceededError, CONFIGURATION_LIMIT),  # 53400
     (asyncpg.InsufficientResourcesError, OUT_OF_RESOURCES),  # any other 53xxx
 )
-_BUSY_ERRORS = (BatchWaitTimeout, BatchSendTimeout, SharedReadCutOff, asyncpg.QueryCanceledError)
+
+
+class _DeadlineCutOff(TimeoutError):
+    """What an InternalClientError met while the request's deadline cancelled its statement stands
+    for: a timeout, the database too slow (busy)."""
+
+
+_BUSY_ERRORS: tuple[type[BaseException], ...] = (
+    _DeadlineCutOff,
+    BatchWaitTimeout,
+    BatchSendTimeout,
+    SharedReadCutOff,
+    asyncpg.QueryCanceledError,
+)
 _UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     *UNAVAILABLE_ERRORS,  # the pool's list: refused or dropped connections, ...
     asyncpg.CrashShutdownError,  # 57P02: another backend crashed, the server restarts
@@ -111,18 +125,28 @@ _UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
 
 def underlying(exc: BaseException) -> BaseException:
     """The error ``exc`` stands for. asyncpg's InternalClientError, raised while another error was
-    being handled, is that error's consequence: a transaction's ROLLBACK on a connection the server
-    was terminating ("cannot switch to state 15; another operation (2) is in progress": the
+    being handled, is that error's consequence when that error is a fault: a transaction's ROLLBACK
+    on a connection the server was terminating ("another operation (2) is in progress": the
     driver still consuming the FATAL error) replaced the AdminShutdownError that says what
-    happened. Alone, it is the driver's own inconsistency (a bug)."""
+    happened. Raised while the request's deadline cancelled the statement, it stands for that
+    deadline (a timeout). Otherwise it is judged on its own (a lost protocol state is a lost
+    connection; anything else the driver's bug)."""
     while isinstance(exc, asyncpg.exceptions._base.InternalClientError) and exc.__context__ is not None:
-        exc = exc.__context__
+        context = exc.__context__
+        if isinstance(context, asyncio.CancelledError):
+            return _DeadlineCutOff("the statement was cut off by the request's deadline")
+        if _classify(context) is None:
+            return exc
+        exc = context
     return exc
 
 
 def classify(exc: BaseException) -> Fault | None:
     """The fault ``exc`` reports, or None when it is not the database's doing (a bug: a 500)."""
-    exc = underlying(exc)
+    return _classify(underlying(exc))
+
+
+def _classify(exc: BaseException) -> Fault | None:
     for kind, fault in _RESOURCE_FAULTS:
         if isinstance(exc, kind):
             return fault

@@ -80,7 +80,9 @@ async def fold_session_stretches(
             tried = span.seconds
             try:
                 row = await pool.fetchrow(queries.fold_session_stretches, settled, tried)
-            except asyncpg.QueryCanceledError as exc:
+            except (asyncpg.QueryCanceledError, TimeoutError) as exc:
+                # the server's statement timeout, or the driver's command timeout where no server-side
+                # one reaches the connection (a pooler without the role's defaults): too big a piece
                 if not span.shrink():
                     # even the shortest piece, which is certain to fit, was cut off: the database
                     # was that slow for a moment, or a lock wait ran into the statement timeout
@@ -98,7 +100,7 @@ async def fold_session_stretches(
                     span.seconds,
                 )
                 if removed is not None and time.monotonic() >= ends:
-                    break
+                    break  # the budget counts once a piece has fit: each run advances
                 continue
             if row is None or row["removed"] is None:
                 break  # another process is folding: it goes on from here

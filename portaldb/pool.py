@@ -45,8 +45,12 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
 )
 # These mean the same only when the driver or the event loop raised them (a unix socket that is not
 # there, a host that cannot be reached, a connect, command or pool timeout, the request's own
-# deadline): raised by the portal's own code (a file it cannot read, a wait of its own), they are
-# bugs, answered 500 with a traceback, not a database outage.
+# deadline): raised by the portal's own code (a file it cannot read), they are bugs, answered 500
+# with a traceback, not a database outage. The origin is the innermost frame's file; a wait the
+# portal runs through asyncio (wait_for, timeout) counts as the event loop's, so the portal's own
+# timeouts that are not the database's are told by their type (BatchWaitTimeout, SharedReadCutOff).
+# A build whose recorded source paths differ from where the packages lie would count no
+# OSError or TimeoutError as the database's: keep the driver's files where they were built to be.
 _FROM_THE_DRIVER_ONLY: tuple[type[BaseException], ...] = (OSError, TimeoutError)
 # Where the driver's and the event loop's code lies: Python files under these folders, and the
 # compiled (Cython) parts of asyncpg and uvloop, whose frames name their sources relatively.
@@ -72,7 +76,7 @@ _CONNECTION_LEVEL_MESSAGE = re.compile(
     r"(cannot perform operation: )?(connection is closed|another operation is cancelling)"
     r"|pool is clos(ing|ed)"
     r"|cannot call Connection\.\w+\(\): connection has been released back to the pool"
-    r"|cannot call \w+\.\w+\(\): the underlying connection (is closed|has been released back to the pool)"
+    r"|cannot call Transaction\.__aexit__\(\): the underlying connection is closed"
 )
 
 

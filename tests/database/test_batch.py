@@ -379,3 +379,75 @@ async def test_a_call_right_as_the_last_worker_ends_is_still_sent(pool):
     assert (await asyncio.wait_for(batcher.fetchrow(2), 3))["x"] == 2
     assert loop.time() - started < 0.3  # sent at once, not after the lingering task or the timeout
     await wait_until(lambda: not lane._tasks, 5, "both lingering tasks to end")  # within the test
+
+
+class _RefusingConnection:
+    """A pooled connection the server ended while it sat idle: the driver refuses the statement
+    before sending anything (as asyncpg does, with its InternalClientError)."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.terminated = False
+
+    async def fetch(self, statement: str, *columns: list) -> list:
+        await asyncio.sleep(self.delay)  # the refusal comes a moment after the call went out
+        raise asyncpg.exceptions._base.InternalClientError(
+            "cannot switch to state 12; another operation (2) is in progress"
+        )
+
+    def terminate(self) -> None:
+        self.terminated = True
+
+
+class _SentConnection:
+    def __init__(self, sent: list) -> None:
+        self.sent = sent
+
+    async def fetch(self, statement: str, *columns: list) -> list:
+        self.sent.append(columns)
+        return [{"x": x} for x in columns[0]]
+
+
+class _LostThenFreePool:
+    """The first connection lent is a lost one; the next comes once ``free`` is set."""
+
+    def __init__(self, first_delay: float) -> None:
+        self.lent = 0
+        self.first = _RefusingConnection(first_delay)
+        self.free = asyncio.Event()
+        self.sent: list = []
+
+    async def acquire(self, timeout: float | None = None):  # noqa: ASYNC109 (asyncpg.Pool's signature)
+        self.lent += 1
+        if self.lent == 1:
+            return self.first
+        await asyncio.wait_for(self.free.wait(), timeout)
+        return _SentConnection(self.sent)
+
+    async def release(self, connection, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        return None
+
+
+async def test_a_batch_the_driver_refused_goes_out_on_another_connection():
+    pool = _LostThenFreePool(first_delay=0)
+    batcher = portaldb.Batcher(pool, "statement", wait_timeout=5, send_timeout=5, max_workers=1)
+    call = asyncio.ensure_future(batcher.fetchrow(7))
+    await wait_until(lambda: pool.lent == 2, 5, "the worker asking for another connection")
+    pool.free.set()
+    assert (await asyncio.wait_for(call, 5))["x"] == 7
+    assert pool.first.terminated  # the lost connection was dropped, never lent again
+    assert pool.sent == [([7],)]
+
+
+async def test_a_refused_call_past_its_wait_fails_unsent_and_is_never_sent_after():
+    # The refusal comes after the call's wait ran out (the timer gave it its send time): it is
+    # answered as never sent, and it does not go out later on another connection.
+    pool = _LostThenFreePool(first_delay=0.15)
+    batcher = portaldb.Batcher(pool, "statement", wait_timeout=0.05, send_timeout=5, max_workers=1)
+    with pytest.raises(portaldb.BatchWaitTimeout):
+        await asyncio.wait_for(batcher.fetchrow(7), 5)
+    assert batcher.waiting == 0
+    pool.free.set()
+    batcher._lane.wake(batcher)
+    await wait_until(lambda: not batcher._lane._tasks, 5, "the worker to end")
+    assert pool.sent == []

@@ -110,3 +110,32 @@ def test_an_internal_error_met_while_handling_a_fault_is_that_fault() -> None:
         rollback_after_the_server_ended_the_session()
     assert faults.classify(raised_here.value) is faults.UNAVAILABLE
     assert faults.reason_of(raised_here.value, waiting_for_connection=False) == "database_unavailable"
+
+
+def raised_while_handling(context: BaseException, message: str) -> BaseException:
+    try:
+        try:
+            raise context
+        except BaseException:
+            raise INTERNAL(message)  # noqa: B904
+    except INTERNAL as exc:
+        return exc
+
+
+def test_an_internal_error_met_while_the_deadline_cancelled_the_statement_is_a_timeout() -> None:
+    exc = raised_while_handling(
+        asyncio.CancelledError(), "cannot switch to state 15; another operation (3) is in progress"
+    )
+    assert faults.classify(exc) is faults.BUSY
+    assert faults.reason_of(exc, waiting_for_connection=False) == "timeout"
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("cannot switch to state 15; another operation (2) is in progress", faults.UNAVAILABLE),
+        ("cannot switch to state 12; another operation (12) is in progress", None),
+    ],
+)
+def test_an_internal_error_met_while_handling_a_bug_is_judged_on_its_own(message: str, expected) -> None:
+    assert faults.classify(raised_while_handling(KeyError("x"), message)) is expected
