@@ -1,6 +1,7 @@
 """GET /api/openapi.json: the OpenAPI 3.1 document, built once at start from ``schemas/``.
 
-One source of truth: ``schemas/openapi/base.json`` holds the paths; the request schemas are the
+One source of truth: ``schemas/openapi/base.json`` holds the paths of /api, and each other file
+there (``course.json``: the course frontend's routes) adds its tags and paths; the request schemas are the
 very files the handlers validate with (``schemas/*.json``), and the response schemas are
 ``schemas/responses/*.json``. Building the document:
 
@@ -32,6 +33,9 @@ def _load(path: Path) -> Any:
 def build_document(directory: Path = SCHEMA_DIR) -> dict[str, Any]:
     """The OpenAPI document, from the files under ``directory``."""
     document: dict[str, Any] = _load(directory / "openapi" / "base.json")
+    for part in sorted((directory / "openapi").glob("*.json")):
+        if part.name != "base.json":
+            _merge(document, _load(part), part)
     components = document["components"]["schemas"]
     for path in [*sorted(directory.glob("*.json")), *sorted((directory / "responses").glob("*.json"))]:
         if path.stem in components:
@@ -45,6 +49,15 @@ def build_document(directory: Path = SCHEMA_DIR) -> dict[str, Any]:
                 operation.setdefault("parameters", []).extend(_query_parameters(components[query_schema]))
             operation["responses"].setdefault("default", {"$ref": "#/components/responses/Error"})
     return document
+
+
+def _merge(document: dict[str, Any], part: dict[str, Any], path: Path) -> None:
+    """Another file of ``schemas/openapi/`` (its ``tags`` and ``paths``) into the document."""
+    document["tags"].extend(part.get("tags", []))
+    for url, operations in part.get("paths", {}).items():
+        if url in document["paths"]:
+            raise ValueError(f"{path}: the path {url} is already in the OpenAPI document")
+        document["paths"][url] = operations
 
 
 def _query_parameters(schema: dict[str, Any]) -> list[dict[str, Any]]:

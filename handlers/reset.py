@@ -18,7 +18,8 @@ class _ResetHandler(APIHandler):
             raise APIError(
                 403,
                 f"{self.request.path} deletes data and is disabled on this server; restart the "
-                "server with --enable-reset to allow POST /api/reset_history and POST /api/full_reset",
+                "server with --enable-reset to allow POST /api/reset_history, POST /api/full_reset and "
+                "POST /api/study-sessions/reset",
             )
 
 

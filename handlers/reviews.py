@@ -7,6 +7,7 @@ batch keeps those rows from becoming the queue every answer waits in.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .base import Answer, APIHandler, not_found
@@ -18,21 +19,29 @@ class ReviewHandler(APIHandler):
         study_session_id = self.path_id(study_session_id_text, "study session")
         word_id = self.path_id(word_id_text, "word")
         body = self.json_body("review_create")
-        key = idempotency_key(self.request)
-        if key is None:
-            row = await self.fetchrow_batched("create_reviews", study_session_id, word_id, body["correct"])
-            self.respond(review_answer(row, study_session_id, word_id))
-            return
+        self.respond(await record_review(self, study_session_id, word_id, body, review_answer))
 
-        async def create(conn: Any) -> Answer:
-            statement = self.application.queries.create_reviews
-            return review_answer(
-                (await conn.fetch(statement, [study_session_id], [word_id], [body["correct"]]))[0],
-                study_session_id,
-                word_id,
-            )
 
-        self.respond(await run_once_per_key(self, key, body, create))
+async def record_review(
+    handler: APIHandler,
+    study_session_id: int,
+    word_id: int,
+    body: Any,
+    answer: Callable[[Any, int, int], Answer],
+) -> Answer:
+    """Record the answer ``body["correct"]`` to word ``word_id`` in the session, once per
+    Idempotency-Key when the request has one; ``answer`` shapes the create_reviews row."""
+    key = idempotency_key(handler.request)
+    if key is None:
+        row = await handler.fetchrow_batched("create_reviews", study_session_id, word_id, body["correct"])
+        return answer(row, study_session_id, word_id)
+
+    async def create(conn: Any) -> Answer:
+        statement = handler.application.queries.create_reviews
+        row = (await conn.fetch(statement, [study_session_id], [word_id], [body["correct"]]))[0]
+        return answer(row, study_session_id, word_id)
+
+    return await run_once_per_key(handler, key, body, create)
 
 
 def review_answer(row: Any, study_session_id: int, word_id: int) -> Answer:

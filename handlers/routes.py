@@ -10,6 +10,25 @@ import asyncpg
 
 from .app import MAX_BODY_BYTES, AppConfig, PortalApplication
 from .base import APIHandler, NotFoundHandler
+from .course import (
+    CourseGroupHandler,
+    CourseGroupSessionsHandler,
+    CourseGroupsHandler,
+    CourseGroupWordsHandler,
+    CourseSessionHandler,
+    CourseSessionsHandler,
+    CourseWordsHandler,
+    RawGroupWordsHandler,
+    RecentSessionHandler,
+    StatsHandler,
+)
+from .course_activities import (
+    CourseActivitiesHandler,
+    CourseActivityHandler,
+    CourseActivitySessionsHandler,
+    CourseLaunchHandler,
+)
+from .course_writes import CourseResetHandler, CourseReviewHandler, CourseStartSessionHandler
 from .dashboard import LastStudySessionHandler, QuickStatsHandler, StudyProgressHandler
 from .forwarded import Network
 from .groups import GroupHandler, GroupsHandler, GroupStudySessionsHandler, GroupWordsHandler
@@ -28,9 +47,9 @@ _ID = r"([^/]+)"  # any path segment: handlers answer 400 for one that is not a 
 def routes(
     *, page_api_origins: Sequence[str] = ()
 ) -> list[tuple[str, type[Any]] | tuple[str, type[Any], dict[str, Any]]]:
-    """The API under /api, then the launch page at / and /static/ (see page.py), which may call the
-    API at ``page_api_origins`` besides its own origin."""
-    return [*api_routes(), *page_routes(api_origins=page_api_origins)]
+    """The API under /api, the course frontend's routes (course.py), then the launch page at / and
+    /static/ (see page.py), which may call the API at ``page_api_origins`` besides its own origin."""
+    return [*api_routes(), *course_routes(), *page_routes(api_origins=page_api_origins)]
 
 
 def api_routes() -> list[tuple[str, type[APIHandler]] | tuple[str, type[APIHandler], dict[str, Any]]]:
@@ -56,6 +75,31 @@ def api_routes() -> list[tuple[str, type[APIHandler]] | tuple[str, type[APIHandl
         (r"/api/openapi.json", OpenAPIHandler, {"document": build_document()}),
         (r"/healthz", LivenessHandler),
         (r"/readyz", ReadinessHandler),
+    ]
+
+
+def course_routes() -> list[tuple[str, type[APIHandler]]]:
+    """The paths of the course's frontend and Typing Tutor (course.py), in the shapes they read."""
+    return [
+        (r"/dashboard/recent-session", RecentSessionHandler),
+        (r"/dashboard/stats", StatsHandler),
+        (r"/groups", CourseGroupsHandler),
+        (rf"/groups/{_ID}", CourseGroupHandler),
+        (rf"/groups/{_ID}/words", CourseGroupWordsHandler),
+        (rf"/groups/{_ID}/words/raw", RawGroupWordsHandler),
+        (rf"/api/groups/{_ID}/words/raw", RawGroupWordsHandler),
+        (rf"/groups/{_ID}/study_sessions", CourseGroupSessionsHandler),
+        (r"/words", CourseWordsHandler),
+        (rf"/words/{_ID}", WordHandler),
+        (r"/study_sessions", CourseStartSessionHandler),
+        (rf"/study_sessions/{_ID}/review", CourseReviewHandler),
+        (r"/api/study-sessions", CourseSessionsHandler),
+        (r"/api/study-sessions/reset", CourseResetHandler),
+        (rf"/api/study-sessions/{_ID}", CourseSessionHandler),
+        (r"/api/study-activities", CourseActivitiesHandler),
+        (rf"/api/study-activities/{_ID}", CourseActivityHandler),
+        (rf"/api/study-activities/{_ID}/sessions", CourseActivitySessionsHandler),
+        (rf"/api/study-activities/{_ID}/launch", CourseLaunchHandler),
     ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .base import Answer, APIError, APIHandler, not_found
@@ -45,19 +46,23 @@ class StudySessionsHandler(APIHandler):
         self.write_json(200, session_page_of(rows, params, study_session_summary_json))
 
     async def post(self) -> None:
-        body = self.json_body("study_session_create")
-        group_id, activity_id = int(body["group_id"]), int(body["study_activity_id"])  # 1.0 -> 1
-        key = idempotency_key(self.request)
-        if key is None:
-            row = await self.fetchrow_batched("create_study_sessions", group_id, activity_id)
-            self.respond(creation_answer(row))
-            return
+        self.respond(await start_study_session(self, creation_answer))
 
-        async def create(conn: Any) -> Answer:
-            statement = self.application.queries.create_study_sessions
-            return creation_answer((await conn.fetch(statement, [group_id], [activity_id]))[0])
 
-        self.respond(await run_once_per_key(self, key, body, create))
+async def start_study_session(handler: APIHandler, answer: Callable[[Any], Answer]) -> Answer:
+    """Start the session the request's body asks for (schemas/study_session_create.json), once per
+    Idempotency-Key when it has one; ``answer`` shapes the create_study_sessions row."""
+    body = handler.json_body("study_session_create")
+    group_id, activity_id = int(body["group_id"]), int(body["study_activity_id"])  # 1.0 -> 1
+    key = idempotency_key(handler.request)
+    if key is None:
+        return answer(await handler.fetchrow_batched("create_study_sessions", group_id, activity_id))
+
+    async def create(conn: Any) -> Answer:
+        statement = handler.application.queries.create_study_sessions
+        return answer((await conn.fetch(statement, [group_id], [activity_id]))[0])
+
+    return await run_once_per_key(handler, key, body, create)
 
 
 def creation_answer(row: Any) -> Answer:

@@ -10,7 +10,7 @@ from .base import APIError, APIHandler
 from .pagination import limit_offset, page_of
 
 
-def _finite(text: str) -> float:
+def finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):  # 1e400: a JSON number a float cannot hold
         raise ValueError(f"a number in a word's parts is out of range: {text[:40]}")
@@ -24,7 +24,7 @@ def word_json(row: Any) -> dict[str, Any]:
         "romaji": row["romaji"],
         "english": row["english"],
         # a number no float can hold is an error, never written as something else (orjson: null)
-        "parts": json.loads(row["parts"], parse_float=_finite),
+        "parts": json.loads(row["parts"], parse_float=finite_float),
         "correct_count": row["correct_count"],
         "wrong_count": row["wrong_count"],
     }

@@ -16,9 +16,10 @@ SELECT set_config('langportal.tables_to_take', 'history', true);
 
 -- name: take_every_table
 -- Taken by POST /api/full_reset (portaldb.restore_demo) first in its transaction: every table
--- delete_all_data empties, and the stretch counts its trigger truncates, in ACCESS EXCLUSIVE mode,
+-- delete_all_data empties, and the stretch counts and the sessions' review stats its triggers
+-- truncate, in ACCESS EXCLUSIVE mode,
 -- never in a deadlock. After only_the_history (POST /api/reset_history), the tables
--- truncate_history empties and the stretch counts alone: the catalogue stays readable. Requests
+-- truncate_history empties and those two alone: the catalogue stays readable. Requests
 -- hold one table and then ask for another (an answer reads the sessions, then inserts into the
 -- reviews; a request with an Idempotency-Key claims its key, then writes the history); a TRUNCATE
 -- that waits for each table in turn, holding the ones before, could wait for such a request while
@@ -34,12 +35,14 @@ DO $$
 DECLARE
     tables regclass[] := array_remove(CASE current_setting('langportal.tables_to_take', true)
         WHEN 'history' THEN ARRAY[to_regclass('idempotency_keys'), to_regclass('study_sessions'),
-            to_regclass('word_review_items'), to_regclass('session_counts_by_stretch')]
+            to_regclass('word_review_items'), to_regclass('session_counts_by_stretch'),
+            to_regclass('session_review_stats')]
         ELSE ARRAY[to_regclass('idempotency_keys'), to_regclass('study_sessions'),
             to_regclass('word_review_items'), to_regclass('words_groups'), to_regclass('words'),
             to_regclass('groups'), to_regclass('study_activities'),
-            to_regclass('session_counts_by_stretch')]
-        END, NULL);  -- each one that exists: the stretch counts came with migration 0008
+            to_regclass('session_counts_by_stretch'), to_regclass('session_review_stats')]
+        END, NULL);  -- each one that exists: the stretch counts came with migration 0008, the
+                     -- sessions' review stats with 0010
     brief text := greatest(1, floor(1000 * extract(epoch FROM current_setting('deadlock_timeout')::interval)
         / (2 * cardinality(tables))))::text || 'ms';
     usual text := current_setting('lock_timeout');
@@ -83,8 +86,9 @@ FROM history_totals;
 -- session, and the stored answers of idempotency keys (they name sessions and reviews that no
 -- longer exist). TRUNCATE, not DELETE: no row is visited, so no trigger counts ten million deleted
 -- rows one by one (a DELETE of 3,000,000 reviews ran into the 5 s statement timeout, holding
--- writers off meanwhile). The TRUNCATE triggers of migrations 0005 and 0008 empty the history's
--- counters in this transaction (forget_study_sessions, forget_reviews, forget_session_stretches),
+-- writers off meanwhile). The TRUNCATE triggers of migrations 0005, 0008 and 0010 empty the
+-- history's counters in this transaction (forget_study_sessions, forget_reviews,
+-- forget_session_stretches, forget_session_review_stats),
 -- so they are exact when it commits. Ids are not restarted (CONTINUE IDENTITY, the default), so a
 -- session id an activity app still holds can never name a new session. The old files are removed
 -- after the commit has let the tables go (PostgreSQL's own order): at 10,000,000 reviews the file
