@@ -31,7 +31,14 @@ log = logging.getLogger("portal")
 # flight have had their --shutdown-grace.
 CLOSE_TIMEOUT = 5.0
 
-_CONNECT_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError)
+_CONNECT_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    ValueError,
+    asyncpg.exceptions.TargetServerAttributeNotMatched,  # several hosts, none a primary
+)
 
 
 def _connect_error(dsn: str, exc: BaseException) -> ConfigError:
@@ -74,7 +81,9 @@ def check_connection_budget(config: Config, allowed: int) -> None:
 async def connect(dsn: str, config: Config) -> asyncpg.Connection:
     """One connection for the start-up work, fit for ``config.database_pooler``."""
     try:
-        return await asyncpg.connect(dsn, timeout=10, **portaldb.connect_options(config.database_pooler))
+        # several hosts: the first usable one, without waiting on a hung one (portaldb.hosts.HostChooser)
+        options = portaldb.connect_options(config.database_pooler)
+        return await portaldb.hosts.connect(dsn, timeout=10, **options)
     except _CONNECT_ERRORS as exc:
         raise _connect_error(dsn, exc) from None
 

@@ -13,6 +13,8 @@ from typing import Any, TypeAlias
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from .hosts import HostChooser
+
 # A connection as the portal's functions take it: one lent by the pool (a proxy) or a plain one.
 Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PooledConnection"
 PooledConnection: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
@@ -42,6 +44,9 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.TooManyConnectionsError,  # 53300
     asyncpg.QueryCanceledError,  # 57014: statement_timeout
     asyncpg.ReadOnlySQLTransactionError,  # 25006: a standby, or default_transaction_read_only
+    # Of a URL naming several hosts with target_session_attrs=read-write, none takes writes now:
+    # each is a standby (or read-only), as between a primary's death and a standby's promotion.
+    asyncpg.exceptions.TargetServerAttributeNotMatched,
 )
 # These mean the same only when the driver or the event loop raised them (a unix socket that is not
 # there, a host that cannot be reached, a connect, command or pool timeout, the request's own
@@ -225,14 +230,18 @@ async def create_pool(
     server's timeouts (and JIT off, :data:`NO_JIT`) are startup parameters of each connection and
     statements are prepared once per connection; through a transaction pooler they are the role's
     defaults in the database (set by the migration step), and each statement is prepared unnamed
-    on every call.
+    on every call. A URL naming several hosts (``...@db1:5432,db2:5432/portal
+    ?target_session_attrs=read-write``) opens each connection on the first usable host without
+    waiting on a hung one (:class:`HostChooser`).
     """
     server_settings = {"application_name": "langportal"}
     if pooler == "none":
         server_settings.update(statement_timeouts(statement_timeout))
         server_settings.update(NO_JIT)
+    chooser = HostChooser(dsn)
     return await asyncpg.create_pool(
         dsn,
+        connect=chooser.connect if chooser.several else None,
         min_size=min_size,
         max_size=max_size,
         timeout=connect_timeout,
