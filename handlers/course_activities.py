@@ -17,7 +17,7 @@ from .course import CourseHandler
 
 # A Host header: a name or IPv4 address, or an IPv6 address in brackets; then an optional port.
 _HOST = re.compile(
-    r"^(?:[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.?|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?\Z"
+    r"^(?:[A-Za-z0-9_-]{1,63}(?:\.[A-Za-z0-9_-]{1,63})*\.?|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?\Z"
 )
 
 

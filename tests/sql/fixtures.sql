@@ -508,3 +508,45 @@ WHERE wait_event_type = 'Lock' AND datname = current_database() AND pid <> pg_ba
 -- under a test's feet while it runs (the server's own reset truncates).
 WITH reviews AS (DELETE FROM word_review_items RETURNING 1)
 DELETE FROM study_sessions;
+
+-- name: insert_study_activity_with_thumbnail
+INSERT INTO study_activities (name, url, thumbnail_url, description) VALUES ($1, $2, $3, $4) RETURNING id;
+
+-- name: session_review_stats_mismatches
+-- Sessions whose row in session_review_stats (migration 0010) differs from a recount of the
+-- history, or is missing, or describes no session: none when the triggers kept it exact.
+WITH truth AS (
+    SELECT s.id, s.group_id, s.created_at, r.last_review_at, coalesce(r.reviews, 0) AS reviews
+    FROM study_sessions AS s
+    LEFT JOIN (
+        SELECT study_session_id, max(created_at) AS last_review_at, count(*) AS reviews
+        FROM word_review_items
+        GROUP BY study_session_id
+    ) AS r ON r.study_session_id = s.id
+)
+SELECT coalesce(truth.id, st.study_session_id) AS id
+FROM truth
+FULL JOIN session_review_stats AS st ON st.study_session_id = truth.id
+WHERE truth.id IS NULL OR st.study_session_id IS NULL
+    OR (truth.group_id, truth.created_at, truth.last_review_at, truth.reviews)
+        IS DISTINCT FROM (st.group_id, st.started_at, st.last_review_at, st.review_items_count);
+
+-- name: count_session_review_stats
+SELECT count(*) FROM session_review_stats;
+
+-- name: move_reviews_to_session
+-- Every review of session $1 moved to session $2 (an edit by hand).
+UPDATE word_review_items SET study_session_id = $2 WHERE study_session_id = $1;
+
+-- name: delete_newest_review_of_session
+DELETE FROM word_review_items
+WHERE id = (SELECT max(id) FROM word_review_items WHERE study_session_id = $1);
+
+-- name: move_session_to_group
+UPDATE study_sessions SET group_id = $2 WHERE id = $1;
+
+-- name: delete_study_session
+DELETE FROM study_sessions WHERE id = $1;
+
+-- name: truncate_reviews
+TRUNCATE word_review_items;
