@@ -16,6 +16,7 @@ and are listed at the end of pytest's output.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -579,3 +580,74 @@ async def test_the_last_word_leads_to_the_score(page: Page, api_origin: str, db:
     ]
     assert session["review_items_count"] == 2
     assert page.console_messages() == []
+
+
+# The launch as the course's own frontend makes it (lang-portal/frontend-react's launch page, a
+# React app on another origin): GET the activity's launch data, POST /study_sessions with a JSON
+# body (so the browser sends a preflight first), then new URL(launch_url) with group_id and
+# session_id set in its query, opened as it is. Written here as plain fetch calls, run in a page on
+# another origin than the API's.
+COURSE_LAUNCH = """
+(async () => {
+  const api = %(api)s;
+  const reply = await fetch(`${api}/api/study-activities/%(activity)d/launch`);
+  if (!reply.ok) throw new Error(`launch data: ${reply.status}`);
+  const launch = await reply.json();
+  const group = launch.groups.find((g) => g.name === %(group)s);
+  const created = await fetch(`${api}/study_sessions`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ group_id: group.id, study_activity_id: launch.activity.id }),
+  });
+  if (!created.ok) throw new Error(`start: ${created.status}`);
+  const result = await created.json();
+  const url = new URL(launch.activity.launch_url);
+  url.searchParams.set("group_id", String(group.id));
+  url.searchParams.set("session_id", String(result.session_id));
+  return { url: url.toString(), preview: launch.activity.preview_url, session: result.session_id };
+})()
+"""
+
+COURSE_SESSION_PAGE = """
+(async () => {
+  const reply = await fetch(`%(api)s/api/study-sessions/%(session)d?page=1&per_page=10`);
+  return { status: reply.status, body: await reply.json() };
+})()
+"""
+
+
+async def test_the_course_frontends_launch_opens_the_bundled_typing_tutor(
+    page: Page, page_origin: str, api_origin: str, demo: Db, http_server_client, request
+):
+    """The course frontend's launch loop: its launch data and POST /study_sessions from another
+    origin, the launch URL it builds opens the bundled Typing Tutor, an answer there is recorded,
+    and the course's session page (GET /api/study-sessions/{id}) lists the word with its count."""
+    await page.goto(f"{page_origin}/")  # any page on another origin than the API's
+    launched = await page.evaluate(
+        COURSE_LAUNCH % {"api": json.dumps(api_origin), "activity": 1, "group": json.dumps("Food and Drink")}
+    )
+    session_id = launched["session"]
+    assert launched["url"] == f"{api_origin}/static/typing/?group_id=3&session_id={session_id}"
+    assert launched["preview"] == f"{api_origin}/static/typing/thumbnail.svg"
+    preview = await http_server_client.fetch(urlsplit(launched["preview"]).path, raise_error=False)
+    assert preview.code == 200
+
+    await page.goto(launched["url"])
+    await page.wait_for(DRILL_SHOWN, "the Typing Tutor's first word")
+    assert await page.text("#session-line") == f"Study session #{session_id} · Food and Drink · Typing Tutor"
+    kanji = await page.text("#kanji")
+    romaji = await group_romaji(http_server_client, 3)
+    assert await answer(page, romaji[kanji]) == (
+        f"Right: {kanji} ({await page.text('#english')}) is {romaji[kanji]}."
+    )
+    assert page.console_messages() == []
+    await screenshot(page, request, "answered")
+
+    await page.goto(f"{page_origin}/")
+    shown = await page.evaluate(COURSE_SESSION_PAGE % {"api": api_origin, "session": session_id})
+    assert shown["status"] == 200
+    assert shown["body"]["session"]["review_items_count"] == 1
+    assert [(w["kanji"], w["correct_count"], w["wrong_count"]) for w in shown["body"]["words"]] == [
+        (kanji, 1, 0)
+    ]
+    assert shown["body"]["total"] == 1
