@@ -7,19 +7,34 @@
 # the lowest that no other namespace on the machine uses; several clusters can be up at once, each
 # with its own state folder. Its namespaces, with their short names (what `exec` takes):
 #
-#   NAME-db      db       10.213.N.10  PostgreSQL 15 (a fresh cluster in the state folder) + PgBouncer :6432
-#   NAME-app1..  app1..   10.213.N.11+ python server.py --database-pooler transaction, port 5000
-#   NAME-lb      lb       10.213.N.20  HAProxy :8080 (deploy/haproxy.cfg)
+#   NAME-db      db       10.213.N.10  PostgreSQL 15, the primary (a fresh cluster in the state folder)
+#   NAME-db2     db2      10.213.N.16  PostgreSQL 15, its synchronous streaming standby
+#   NAME-app1..  app1..   10.213.N.11+ python server.py, port 5000: through PgBouncer
+#                                      (--database-pooler transaction), or with `up N direct` to
+#                                      both databases (postgresql://...@db:5432,db2:5432/langportal
+#                                      ?target_session_attrs=read-write)
+#   NAME-lb      lb       10.213.N.20  HAProxy :8080 (HTTP, to the instances) and :5432 (TCP, to
+#                                      whichever database is the primary), PgBouncer :6432 (to
+#                                      HAProxy's :5432) (deploy/haproxy.cfg, deploy/pgbouncer.ini)
 #   NAME-client  client   10.213.N.30  where load comes from (deploy/cluster.sh exec client COMMAND)
 #   NAME-br      br                    the bridge
 #
-#   deploy/cluster.sh up [N]            # N instances (1 to 3, default 3), all started at once on
-#                                       # the empty database; waits until HAProxy sees them up;
-#                                       # prints the run's names and addresses (as `info`)
+#   deploy/cluster.sh up [N] [pgbouncer|direct]
+#                                       # N instances (1 to 3, default 3), all started at once on
+#                                       # the empty database, through PgBouncer (the default) or
+#                                       # direct; waits until HAProxy sees them up; prints the
+#                                       # run's names and addresses (as `info`)
 #   deploy/cluster.sh info              # name=..., subnet=..., balancer=..., database=..., namespaces=...
 #   deploy/cluster.sh status            # namespaces, processes, HAProxy's view of the instances
 #   deploy/cluster.sh instance I start|term|kill    # start, SIGTERM or SIGKILL instance I
-#   deploy/cluster.sh database stop|start|restart   # the run's PostgreSQL (behind PgBouncer)
+#   deploy/cluster.sh database stop|start|restart   # the primary's PostgreSQL
+#   deploy/cluster.sh database kill|freeze|thaw     # SIGKILL, SIGSTOP, SIGCONT every process of
+#                                                   # the primary's host (a dead or a hung host)
+#   deploy/cluster.sh database promote              # promote the standby (pg_ctl promote); waits
+#                                                   # until it takes writes
+#   deploy/cluster.sh database replication sync|async   # the primary waits for the standby at
+#                                                   # each commit (sync, as `up` leaves it) or not
+#   deploy/cluster.sh database stall|resume         # SIGSTOP/SIGCONT the standby's walreceiver
 #   deploy/cluster.sh exec NS COMMAND...            # run a command in the run's namespace NS
 #                                                   # (client, db, lb, app1..; or its full name)
 #   deploy/cluster.sh down              # stop this run's processes, remove its namespaces and files
@@ -38,18 +53,25 @@ PGBIN="${PGBIN:-/usr/lib/postgresql/15/bin}"
 # Held while a run picks its subnet and creates its namespaces, so two `up`s at once pick two.
 LOCK="${LANGPORTAL_CLUSTER_LOCK:-/run/lock/langportal-cluster.lock}"
 PASSWORD=langportal-cluster
+REPLICATOR_PASSWORD=langportal-replication
 NAME=
 NET=
 INSTANCES=
+VIA=pgbouncer
 
 say() { printf 'cluster: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
 app_ip() { echo "$NET.$((10 + $1))"; }
-db_url() { echo "postgresql://langportal:$PASSWORD@$NET.10:6432/langportal"; }
+# the URL the instances use: PgBouncer's, or both databases' with the primary chosen at each connect
+db_url() { if [ "$VIA" = direct ]; then direct_url; else pooler_url; fi; }
+pooler_url() { echo "postgresql://langportal:$PASSWORD@$NET.20:6432/langportal"; }
+direct_url() {
+  echo "postgresql://langportal:$PASSWORD@$NET.10:5432,$NET.16:5432/langportal?target_session_attrs=read-write"
+}
 
 roles() { # the short names of the run's namespaces, the bridge's first
-  echo "br db lb client"
+  echo "br db db2 lb client"
   for i in $(seq 1 "$INSTANCES"); do echo "app$i"; done
 }
 
@@ -128,6 +150,7 @@ network_up() {
   ip -n "$NAME-br" link set br0 up
   ip -n "$NAME-br" link set lo up
   add_host db "$NET.10"
+  add_host db2 "$NET.16"
   add_host lb "$NET.20"
   add_host client "$NET.30"
   for i in $(seq 1 "$INSTANCES"); do add_host "app$i" "$(app_ip "$i")"; done
@@ -138,37 +161,130 @@ configure() { # file: written to the state folder with the run's folder and subn
   sed -e "s|@STATE@|$STATE|g" -e "s|10\.213\.0\.|$NET.|g" "$ROOT/deploy/$1" >"$STATE/$1"
 }
 
-# -- PostgreSQL and PgBouncer ------------------------------------------------------------------------
+# -- PostgreSQL (a primary and its standby) and PgBouncer --------------------------------------------
 
-database_ctl() { # start|stop|restart the run's PostgreSQL (stop: fast, its sessions ended)
-  case "$1" in
-    stop) runuser -u postgres -- "$PGBIN/pg_ctl" -D "$STATE/pg/data" -m fast -w -t 60 stop >/dev/null ;;
+# db: the primary, db2: its standby. Each has a data folder, a socket folder and a log of its own.
+pg_data() { if [ "$1" = db ]; then echo "$STATE/pg/data"; else echo "$STATE/pg2/data"; fi; }
+pg_sock() { if [ "$1" = db ]; then echo "$STATE/pgsock"; else echo "$STATE/pgsock2"; fi; }
+pg_addr() { if [ "$1" = db ]; then echo "$NET.10"; else echo "$NET.16"; fi; }
+pg_log() { if [ "$1" = db ]; then echo "$STATE/postgresql.log"; else echo "$STATE/postgresql2.log"; fi; }
+
+pg_ctl_on() { # host start|restart|stop|promote
+  local host=$1 action=$2
+  case "$action" in
+    stop) runuser -u postgres -- "$PGBIN/pg_ctl" -D "$(pg_data "$host")" -m fast -w -t 60 stop >/dev/null ;;
+    promote) runuser -u postgres -- "$PGBIN/pg_ctl" -D "$(pg_data "$host")" -w -t 60 promote >/dev/null ;;
     start | restart)
-      ip netns exec "$NAME-db" runuser -u postgres -- "$PGBIN/pg_ctl" -D "$STATE/pg/data" -w -t 60 \
-        -m fast -l "$STATE/postgresql.log" \
-        -o "-c listen_addresses=$NET.10 -c port=5432 -c unix_socket_directories=$STATE/pgsock -c max_connections=100" \
-        "$1" >/dev/null || die "PostgreSQL did not $1: $(tail -5 "$STATE/postgresql.log")" ;;
-    *) die "database start|stop|restart" ;;
+      ip netns exec "$NAME-$host" runuser -u postgres -- "$PGBIN/pg_ctl" -D "$(pg_data "$host")" -w -t 60 \
+        -m fast -l "$(pg_log "$host")" \
+        -o "-c listen_addresses=$(pg_addr "$host") -c port=5432 -c unix_socket_directories=$(pg_sock "$host") -c max_connections=100" \
+        "$action" >/dev/null || die "PostgreSQL on $host did not $action: $(tail -5 "$(pg_log "$host")")" ;;
+  esac
+}
+
+sql_on() { # host SQL...: psql as postgres through the host's socket, one -c per statement
+  local host=$1 arg
+  shift
+  local commands=()
+  for arg in "$@"; do commands+=(-c "$arg"); done
+  runuser -u postgres -- "$PGBIN/psql" -qAt -h "$(pg_sock "$host")" -U postgres -d postgres -v ON_ERROR_STOP=1 \
+    "${commands[@]}"
+}
+
+host_pids() { ip netns pids "$NAME-$1" 2>/dev/null || true; } # every process on that host
+
+signal_host() { # host signal: every process on the host (KILL: a host that died; STOP: one that hangs)
+  local pid
+  for pid in $(host_pids "$1"); do kill "-$2" "$pid" 2>/dev/null || true; done
+}
+
+walreceiver_pid() { # the standby's walreceiver process
+  local pid
+  for pid in $(host_pids db2); do
+    if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep walreceiver >/dev/null; then echo "$pid"; return 0; fi
+  done
+  die "the standby has no walreceiver (promoted, or not streaming)"
+}
+
+wait_for_sql() { # host SQL expected seconds: until the query answers that
+  local deadline=$((SECONDS + $4))
+  while ((SECONDS < deadline)); do
+    if [ "$(sql_on "$1" "$2" 2>/dev/null || true)" = "$3" ]; then return 0; fi
+    sleep 0.1
+  done
+  die "waited $4 s on $1 for ($2) to be '$3'; it is '$(sql_on "$1" "$2" 2>&1 || true)'"
+}
+
+replication() { # sync|async: whether the primary's commits wait for the standby
+  local names
+  case "${1:-}" in
+    sync) names=db2 ;;
+    async) names= ;;
+    *) die "database replication sync|async" ;;
+  esac
+  sql_on db "ALTER SYSTEM SET synchronous_standby_names = '$names'" "SELECT pg_reload_conf()" >/dev/null
+  if [ "$1" = sync ]; then
+    wait_for_sql db "SELECT sync_state FROM pg_stat_replication WHERE application_name = 'db2'" sync 30
+  else
+    wait_for_sql db "SHOW synchronous_standby_names" "" 30
+  fi
+}
+
+database_ctl() { # the primary's PostgreSQL, and the failover commands
+  case "${1:-}" in
+    stop | start | restart) pg_ctl_on db "$1" ;;
+    kill) signal_host db KILL ;;
+    freeze) signal_host db STOP ;;
+    thaw) signal_host db CONT ;;
+    promote)
+      pg_ctl_on db2 promote
+      wait_for_sql db2 "SELECT pg_is_in_recovery()" f 30 ;;
+    replication) replication "${2:-}" ;;
+    stall) kill -STOP "$(walreceiver_pid)" ;;
+    resume) kill -CONT "$(walreceiver_pid)" ;;
+    *) die "database stop|start|restart|kill|freeze|thaw|promote|replication sync|async|stall|resume" ;;
   esac
 }
 
 database_up() {
-  mkdir -p "$STATE/pg" "$STATE/pgsock"
-  chown postgres: "$STATE" "$STATE/pg" "$STATE/pgsock"
-  chmod 700 "$STATE/pg"
+  local host
+  for host in db db2; do
+    mkdir -p "$(dirname "$(pg_data "$host")")" "$(pg_sock "$host")"
+    chown postgres: "$(dirname "$(pg_data "$host")")" "$(pg_sock "$host")"
+    chmod 700 "$(dirname "$(pg_data "$host")")"
+  done
+  chown postgres: "$STATE"
   runuser -u postgres -- "$PGBIN/initdb" -D "$STATE/pg/data" -U postgres --auth-local=trust \
     --auth-host=scram-sha-256 >"$STATE/initdb.log" 2>&1 || die "initdb failed: $(tail -3 "$STATE/initdb.log")"
-  echo "host all all $NET.0/24 scram-sha-256" >>"$STATE/pg/data/pg_hba.conf"
-  database_ctl start
-  runuser -u postgres -- "$PGBIN/psql" -q -h "$STATE/pgsock" -U postgres -d postgres -v ON_ERROR_STOP=1 \
-    -c "CREATE ROLE langportal LOGIN PASSWORD '$PASSWORD'" -c "CREATE DATABASE langportal OWNER langportal" \
+  # HAProxy's check of which database is the primary logs in as primary_check, without a password,
+  # from HAProxy's address only, to the database postgres (no access to the portal's data)
+  {
+    echo "host postgres primary_check $NET.20/32 trust"
+    echo "host replication replicator $NET.0/24 scram-sha-256"
+    echo "host all all $NET.0/24 scram-sha-256"
+  } >>"$STATE/pg/data/pg_hba.conf"
+  pg_ctl_on db start
+  sql_on db "CREATE ROLE langportal LOGIN PASSWORD '$PASSWORD'" "CREATE DATABASE langportal OWNER langportal" \
+    "CREATE ROLE replicator REPLICATION LOGIN PASSWORD '$REPLICATOR_PASSWORD'" "CREATE ROLE primary_check LOGIN" \
     >/dev/null
+  # the standby: a copy of the primary that streams its WAL from then on
+  ip netns exec "$NAME-db2" runuser -u postgres -- env PGPASSWORD="$REPLICATOR_PASSWORD" \
+    "$PGBIN/pg_basebackup" -h "$NET.10" -U replicator -D "$STATE/pg2/data" -X stream -c fast \
+    >"$STATE/basebackup.log" 2>&1 || die "pg_basebackup failed: $(tail -3 "$STATE/basebackup.log")"
+  runuser -u postgres -- touch "$STATE/pg2/data/standby.signal"
+  echo "primary_conninfo = 'host=$NET.10 port=5432 user=replicator password=$REPLICATOR_PASSWORD application_name=db2'" \
+    >>"$STATE/pg2/data/postgresql.auto.conf"
+  pg_ctl_on db2 start
+  replication sync # from here every commit on the primary waits until the standby has it on disk
   printf '"langportal" "%s"\n' "$PASSWORD" >"$STATE/userlist.txt"
   configure pgbouncer.ini
   chown postgres: "$STATE/userlist.txt" "$STATE/pgbouncer.ini"
   chmod 600 "$STATE/userlist.txt"
   touch "$STATE/pgbouncer.log" && chown postgres: "$STATE/pgbouncer.log"
-  ip netns exec "$NAME-db" pgbouncer -d -u postgres "$STATE/pgbouncer.ini" || die "PgBouncer did not start"
+}
+
+pgbouncer_up() { # on the balancer's host, after HAProxy (PgBouncer reaches the primary through it)
+  ip netns exec "$NAME-lb" pgbouncer -d -u postgres "$STATE/pgbouncer.ini" || die "PgBouncer did not start"
 }
 
 # -- the instances and HAProxy -------------------------------------------------------------------------
@@ -176,8 +292,10 @@ database_up() {
 instance_start() { # i
   local i=$1
   [[ "$i" =~ ^[0-9]+$ ]] && [ "$i" -ge 1 ] && [ "$i" -le "$INSTANCES" ] || die "no instance $i (1 to $INSTANCES)"
+  local via=(--database-pooler transaction)
+  if [ "$VIA" = direct ]; then via=(--database-pooler none --instances "$INSTANCES"); fi
   ip netns exec "$NAME-app$i" setsid "$PYTHON" "$ROOT/server.py" --database-url "$(db_url)" \
-    --database-pooler transaction --host 0.0.0.0 --port 5000 --pool-size 10 --shutdown-grace 5 \
+    "${via[@]}" --host 0.0.0.0 --port 5000 --pool-size 10 --shutdown-grace 5 \
     --seed-demo --log-level "${LOG_LEVEL:-INFO}" </dev/null >>"$STATE/app$i.log" 2>&1 &
   echo $! >"$STATE/app$i.pid"
 }
@@ -227,8 +345,13 @@ info() {
   echo "name=$NAME"
   echo "subnet=$NET.0/24"
   echo "instances=$INSTANCES"
+  echo "via=$VIA"
   echo "balancer=http://$NET.20:8080"
   echo "database=$(db_url)"
+  echo "direct=$(direct_url)"
+  echo "pooler=$(pooler_url)"
+  echo "primary=$NET.10:5432"
+  echo "standby=$NET.16:5432"
   echo "namespaces=$(all_namespaces | tr '\n' ' ' | sed 's/ $//')"
   echo "state=$STATE"
 }
@@ -241,7 +364,10 @@ down() { # this run only: the processes it started, then whatever still runs in 
   for i in $(seq 1 "$INSTANCES"); do instance_signal "$i" KILL; done
   [ -f "$STATE/haproxy.pid" ] && kill "$(cat "$STATE/haproxy.pid")" 2>/dev/null
   [ -f "$STATE/pgbouncer.pid" ] && kill -INT "$(cat "$STATE/pgbouncer.pid")" 2>/dev/null
-  [ -d "$STATE/pg/data" ] && runuser -u postgres -- "$PGBIN/pg_ctl" -D "$STATE/pg/data" -m immediate -w stop >/dev/null 2>&1
+  for host in db db2; do
+    signal_host "$host" CONT # a frozen database stops too
+    [ -d "$(pg_data "$host")" ] && runuser -u postgres -- "$PGBIN/pg_ctl" -D "$(pg_data "$host")" -m immediate -w -t 10 stop >/dev/null 2>&1
+  done
   for ns in $(cat "$STATE/namespaces" 2>/dev/null); do
     if namespace_exists "$ns"; then
       for pid in $(ip netns pids "$ns"); do kill -9 "$pid" 2>/dev/null; done
@@ -254,9 +380,11 @@ down() { # this run only: the processes it started, then whatever still runs in 
 
 up() {
   INSTANCES=${1:-3}
+  VIA=${2:-pgbouncer}
   [[ "$INSTANCES" =~ ^[123]$ ]] || die "up takes 1 to 3 instances, not $INSTANCES"
+  [[ "$VIA" =~ ^(pgbouncer|direct)$ ]] || die "up N pgbouncer|direct, not $VIA"
   [ "$(id -u)" = 0 ] || die "needs root (ip netns)"
-  for tool in pgbouncer haproxy flock "$PGBIN/initdb" "$PYTHON"; do
+  for tool in pgbouncer haproxy flock "$PGBIN/initdb" "$PGBIN/pg_basebackup" "$PYTHON"; do
     command -v "$tool" >/dev/null || die "$tool is missing (apt-get install -y postgresql-15 pgbouncer haproxy; the project's virtualenv)"
   done
   if [ -n "${CLUSTER_NAME:-}" ] && ! [[ "$CLUSTER_NAME" =~ ^[a-z][a-z0-9]{0,15}$ ]]; then
@@ -281,18 +409,19 @@ up() {
   for ns in $(all_namespaces); do
     if namespace_exists "$ns"; then die "the namespace $ns exists already (another cluster named $NAME?)"; fi
   done
-  printf 'NAME=%s\nNET=%s\nINSTANCES=%s\n' "$NAME" "$NET" "$INSTANCES" >"$STATE/run"
+  printf 'NAME=%s\nNET=%s\nINSTANCES=%s\nVIA=%s\n' "$NAME" "$NET" "$INSTANCES" "$VIA" >"$STATE/run"
   network_up
   exec 9>&- # the subnet is taken (its addresses exist): the next `up` may choose
   database_up
   lb_up
+  pgbouncer_up
   for i in $(seq 1 "$INSTANCES"); do instance_start "$i"; done # all at once, on the empty database
   if ! wait_up 60; then
     for i in $(seq 1 "$INSTANCES"); do say "app$i: $(tail -3 "$STATE/app$i.log")"; done
     false
   fi
   trap - EXIT ERR INT TERM
-  say "up: $NAME, $INSTANCES instance(s) behind http://$NET.20:8080 (from its client namespace: deploy/cluster.sh exec client curl ...)"
+  say "up: $NAME, $INSTANCES instance(s) behind http://$NET.20:8080, $VIA to the primary $NET.10 and its synchronous standby $NET.16 (from its client namespace: deploy/cluster.sh exec client curl ...)"
   info
 }
 
@@ -307,6 +436,13 @@ status() {
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo "app$i running (pid $pid)"; else echo "app$i stopped"; fi
   done
   haproxy_states
+  for host in db db2; do
+    if [ -n "$(host_pids "$host")" ]; then
+      echo "$host: $(timeout 3 "$0" _sql "$host" "SELECT CASE WHEN pg_is_in_recovery() THEN 'standby' ELSE 'primary' END" 2>/dev/null || echo 'not answering')"
+    else
+      echo "$host: no process"
+    fi
+  done
 }
 
 command=${1:-}
@@ -325,11 +461,12 @@ case "$command" in
       kill) instance_signal "$1" KILL ;;
       *) die "instance I start|term|kill" ;;
     esac ;;
-  database) load_run; database_ctl "${1:-}" ;;
+  database) load_run; database_ctl "$@" ;;
+  _sql) load_run; sql_on "$@" ;; # for status: a psql that `timeout` can end (a frozen host never answers)
   exec)
     load_run
     ns=$(namespace_of "${1:-}")
     shift
     exec ip netns exec "$ns" "$@" ;;
-  *) sed -n '2,30p' "$0"; exit 2 ;;
+  *) sed -n '2,45p' "$0"; exit 2 ;;
 esac

@@ -1,37 +1,49 @@
-"""The load client of the cluster test (tests/cluster/test_cluster.py), run inside the cluster's client
-namespace (``deploy/cluster.sh exec client ...``).
+"""The load client of the cluster tests (tests/cluster/test_cluster.py, test_failover.py) and of
+bench/failover.py, run inside the cluster's client namespace (``deploy/cluster.sh exec client ...``).
 
-    python -m tests.cluster_client BALANCER_URL DATABASE_URL SECONDS OUT.json
+    python -m tests.cluster_client BALANCER_URL DATABASE_URL SECONDS OUT.json [REQUEST_TIMEOUT]
 
 ``CONCURRENCY`` workers POST /api/study_sessions through the balancer for ``SECONDS`` (and at most
 ``MAX_WRITES`` writes), each write with an Idempotency-Key of its own. A write that fails (a
-connection cut off, a 5xx, a timeout) is sent again with the same key until it is acknowledged
-(201) or 30 s have passed. Then it reads the new rows from the database and writes the counts:
-201s seen, writes acknowledged, rows found, lost (acknowledged ids missing), duplicates (rows beyond
-one per acknowledged key), writes never acknowledged, and when the failed attempts began and
-ended (seconds from the start; ``failing_for_s`` between the first and the last).
+connection cut off, a 5xx, no answer within REQUEST_TIMEOUT seconds, 5 by default) is sent again
+with the same key until it is acknowledged (201) or 30 s have passed. Then it reads the new rows
+from the database and writes the counts: 201s seen, writes acknowledged, rows found, lost
+(acknowledged ids missing), duplicates (rows beyond one per acknowledged key), reused ids (an
+acknowledged id whose row holds another session: stored at another time), writes never
+acknowledged, and when the failed attempts began and ended (seconds from the start;
+``failing_for_s`` between the first and the last). ``timeline`` lists every failed attempt as
+[wall-clock time it ended, status] and ``ok_at`` the wall-clock time of every 201, so a test can
+count them from a moment of its own (a promotion).
+
+DATABASE_URL may name several hosts (a primary and its standby): the connections for the counts
+are made as the server makes them, on the first usable host, without waiting on a hung one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
-import asyncpg
 import tornado.httpclient
 
+from langportal.portaldb.hosts import connect
+from langportal.portaldb.queries import Queries, parse
 from tests.helpers import FIXTURE_SQL
+
+FAILOVER_SQL = Queries(parse((Path(__file__).parent / "cluster" / "failover.sql").read_text(), "failover"))
 
 CONCURRENCY = 16
 MAX_WRITES = 20000
 GIVE_UP = 30.0
 
 
-async def run(balancer: str, database: str, seconds: float) -> dict[str, Any]:
-    db = await asyncpg.connect(database, statement_cache_size=0)
+async def run(balancer: str, database: str, seconds: float, request_timeout: float = 5) -> dict[str, Any]:
+    db = await connect(database, statement_cache_size=0, timeout=30)
     try:
         before = await db.fetchval(FIXTURE_SQL.cluster_last_study_session_id)
     finally:
@@ -39,6 +51,9 @@ async def run(balancer: str, database: str, seconds: float) -> dict[str, Any]:
     client = tornado.httpclient.AsyncHTTPClient(force_instance=True, max_clients=CONCURRENCY)
     counts = {"201s_seen": 0, "attempts": 0, "failed_attempts": 0, "statuses": {}}
     acknowledged: dict[str, int] = {}
+    stored_at: dict[int, dt.datetime] = {}  # each acknowledged id's created_at, as the 201 said
+    timeline: list[tuple[float, int]] = []  # each failed attempt: when it ended (wall clock), status
+    ok_at: list[float] = []  # when each 201 came (wall clock)
     unacknowledged: list[str] = []
     stop_at = time.monotonic() + seconds
     next_key = iter(range(MAX_WRITES))
@@ -55,7 +70,7 @@ async def run(balancer: str, database: str, seconds: float) -> dict[str, Any]:
                     method="POST",
                     body=json.dumps({"group_id": 1, "study_activity_id": 1}),
                     headers={"Content-Type": "application/json", "Idempotency-Key": key},
-                    request_timeout=5,
+                    request_timeout=request_timeout,
                     raise_error=False,
                 )
                 status = reply.code
@@ -64,10 +79,14 @@ async def run(balancer: str, database: str, seconds: float) -> dict[str, Any]:
             counts["statuses"][str(status)] = counts["statuses"].get(str(status), 0) + 1
             if status == 201:
                 counts["201s_seen"] += 1
-                acknowledged[key] = json.loads(reply.body)["study_session"]["id"]
+                session = json.loads(reply.body)["study_session"]
+                acknowledged[key] = session["id"]
+                stored_at[session["id"]] = dt.datetime.fromisoformat(session["created_at"])
+                ok_at.append(round(time.time(), 3))
                 return
             counts["failed_attempts"] += 1
             failed_at.append(time.monotonic() - started)
+            timeline.append((round(time.time(), 3), status))
             await asyncio.sleep(0.1)
         unacknowledged.append(key)
 
@@ -80,11 +99,12 @@ async def run(balancer: str, database: str, seconds: float) -> dict[str, Any]:
     await asyncio.gather(*(worker(n) for n in range(CONCURRENCY)))
     elapsed = time.monotonic() - started
     client.close()
-    db = await asyncpg.connect(database, statement_cache_size=0)
+    db = await connect(database, statement_cache_size=0, timeout=30)
     try:
-        rows = [r["id"] for r in await db.fetch(FIXTURE_SQL.cluster_study_session_ids_after, before)]
+        stored = {r["id"]: r["created_at"] for r in await db.fetch(FAILOVER_SQL.study_sessions_after, before)}
     finally:
         await db.close()
+    rows = list(stored)
     found = set(rows)
     return {
         **counts,
@@ -95,20 +115,23 @@ async def run(balancer: str, database: str, seconds: float) -> dict[str, Any]:
         "lost": sum(1 for i in acknowledged.values() if i not in found),
         "duplicates": len(rows) - len(set(acknowledged.values())),
         "distinct_ids": len(set(acknowledged.values())) == len(acknowledged),
+        "reused_ids": sum(1 for i, at in stored_at.items() if i in stored and stored[i] != at),
         "first_failure_s": round(min(failed_at), 2) if failed_at else None,
         "last_failure_s": round(max(failed_at), 2) if failed_at else None,
         "failing_for_s": round(max(failed_at) - min(failed_at), 2) if failed_at else 0,
         "seconds": round(elapsed, 2),
         "req_s": round(counts["attempts"] / elapsed, 1),
+        "timeline": timeline,
+        "ok_at": ok_at,
     }
 
 
 def main(argv: list[str]) -> int:
-    balancer, database, seconds, out = argv
-    result = asyncio.run(run(balancer, database, float(seconds)))
+    balancer, database, seconds, out, *request_timeout = argv
+    result = asyncio.run(run(balancer, database, float(seconds), *map(float, request_timeout)))
     with open(out, "w") as file:
         json.dump(result, file)
-    print(json.dumps(result))
+    print(json.dumps({k: v for k, v in result.items() if k not in ("timeline", "ok_at")}))
     return 0
 
 

@@ -1,0 +1,152 @@
+"""Failover to a synchronous standby under load (issue 23), in the cluster of deploy/cluster.sh.
+
+Each case builds a cluster of its own: two instances behind HAProxy, a primary and its synchronous
+streaming standby on hosts (network namespaces) of their own, the instances reaching the primary
+directly (a URL naming both databases, ``target_session_attrs=read-write``) or through PgBouncer
+(which reaches it through HAProxy's TCP proxy to whichever database is the primary). A load client
+in a namespace of its own sends keyed writes (each failed one retried with its Idempotency-Key);
+the primary's host is killed (SIGKILL of every process) or frozen (SIGSTOP: it accepts TCP and
+never answers), and the standby is promoted. For each case the test prints, and writes to
+``FIGURES``: logical requests, 201s, rows, lost (acknowledged but missing), duplicates, 500s, and
+the seconds of failures after the promotion (503s, and HAProxy's 502s of requests it cut off).
+A failover must cost at most 10 s of them, never a 500, and lose or duplicate nothing.
+
+Needs root (``ip netns``), PostgreSQL 15, PgBouncer and HAProxy; skipped, with the reason, where
+any is missing. The cluster of each case is removed (``down``) whatever happens.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ..helpers import wait_until_sync
+from .test_cluster import Cluster, _load, _namespaces
+
+PGBIN = Path("/usr/lib/postgresql/15/bin")
+# The figures of the last run, one JSON line per case (for a report; pytest -s prints them too).
+FIGURES = Path(tempfile.gettempdir()) / "langportal-failover-figures.jsonl"
+LOAD_SECONDS = 16  # the load client's run; the failover comes about 1-2 s into it
+MOST_FAILING_AFTER_PROMOTION = 10.0
+
+
+def _cannot_run() -> str | None:
+    if os.geteuid() != 0:
+        return "the failover test needs root (ip netns)"
+    for tool in ("ip", "pgbouncer", "haproxy"):
+        if not shutil.which(tool):
+            return f"{tool} is missing (apt-get install -y postgresql-15 pgbouncer haproxy iproute2)"
+    for tool in ("initdb", "pg_ctl", "pg_basebackup"):
+        if not (PGBIN / tool).exists():
+            return f"{PGBIN / tool} is missing (apt-get install -y postgresql-15)"
+    probe = f"lp-probe-{os.getpid()}"
+    added = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True, check=False)
+    if added.returncode != 0:
+        return f"ip netns add is not permitted here: {added.stderr.strip()}"
+    subprocess.run(["ip", "netns", "del", probe], check=False)
+    return None
+
+
+CANNOT_RUN = _cannot_run()
+pytestmark = pytest.mark.skipif(CANNOT_RUN is not None, reason=str(CANNOT_RUN))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def figures_file() -> Path:
+    FIGURES.write_text("")  # this run's figures only
+    return FIGURES
+
+
+@pytest.fixture
+def fresh_cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    """A cluster of two instances, brought up by the test with ``up 2 VIA``; down afterwards, and
+    every namespace of its run gone."""
+    cluster = Cluster(Path(tempfile.mkdtemp(prefix="langportal-failover-")))
+    try:
+        yield cluster
+    finally:
+        cluster.down()
+        if cluster.info:
+            assert not cluster.namespaces & _namespaces()
+        shutil.rmtree(cluster.state, ignore_errors=True)
+
+
+def _figures(result: dict[str, Any], promoted_at: float, promoted_in: float) -> dict[str, Any]:
+    """What the closing note reports, from the load client's result and the promotion's time."""
+    failures_after = [at for at, _ in result["timeline"] if at > promoted_at]
+    ok_after = [at for at in result["ok_at"] if at > promoted_at]
+    return {
+        "logical_requests": result["writes"],
+        "201s": result["201s_seen"],
+        "acknowledged": result["acknowledged"],
+        "rows": result["rows_found"],
+        "lost": result["lost"],
+        "duplicates": result["duplicates"],
+        "reused_ids": result["reused_ids"],
+        "unacknowledged": result["unacknowledged"],
+        "500s": result["statuses"].get("500", 0),
+        "statuses": result["statuses"],
+        # from the promotion command (the standby told to promote) to the last failed attempt
+        "failing_after_promotion_s": round(max(failures_after) - promoted_at, 2) if failures_after else 0.0,
+        "201s_after_promotion": len(ok_after),
+        "failures_before_promotion": sum(1 for at, _ in result["timeline"] if at <= promoted_at),
+        "failures_after_promotion": len(failures_after),
+        "promotion_took_s": round(promoted_in, 2),
+        "load_s": result["seconds"],
+    }
+
+
+@pytest.mark.parametrize("how", ["kill", "freeze"])
+@pytest.mark.parametrize("via", ["direct", "pgbouncer"])
+def test_a_failover_under_load_loses_nothing_and_costs_seconds_of_503s(fresh_cluster, via, how):
+    cluster = fresh_cluster
+    cluster.up(2, via)
+    assert cluster.haproxy() == {"app1": "UP", "app2": "UP"}
+    answered = sum(cluster.answered(server) for server in cluster.haproxy())
+    # the rows are counted on whichever database is the primary at the end, directly (the client
+    # connects to the URL naming both as the service does: past a hung first host)
+    client, out = _load(cluster, seconds=LOAD_SECONDS, database=cluster.info["direct"], request_timeout=15)
+    try:
+        wait_until_sync(
+            lambda: sum(cluster.answered(server) for server in cluster.haproxy()) >= answered + 100,
+            30,
+            "100 answers to the load",
+            0.05,
+        )
+        cluster.run("database", how)  # the primary's host dies, or hangs
+        promoted_at = time.time()
+        cluster.run("database", "promote")
+        promoted_in = time.time() - promoted_at
+        output, _ = client.communicate(timeout=LOAD_SECONDS + 90)
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait()
+    assert client.returncode == 0, output
+    result = json.loads(out.read_text())
+    figures = {
+        "case": f"{via}, old primary {'killed' if how == 'kill' else 'frozen'}",
+        **_figures(result, promoted_at, promoted_in),
+    }
+    with FIGURES.open("a") as file:
+        file.write(json.dumps(figures) + "\n")
+    print(f"\nfailover ({figures['case']}): {json.dumps(figures)}")
+    assert figures["500s"] == 0, figures
+    assert set(result["statuses"]) <= {"201", "502", "503"}, figures  # no 500, no request unanswered
+    assert result["unacknowledged"] == 0, figures
+    assert result["lost"] == 0, figures
+    assert result["duplicates"] == 0, figures
+    assert result["reused_ids"] == 0, figures
+    assert result["rows_found"] == result["acknowledged"] == result["writes"], figures
+    assert figures["failing_after_promotion_s"] <= MOST_FAILING_AFTER_PROMOTION, figures
+    assert figures["201s_after_promotion"] >= 50, figures  # and it took writes again
+    cluster.all_up(timeout=30)
