@@ -177,12 +177,17 @@ def make_http_server(
 def _route_templates(rules: Sequence[Any]) -> dict[tuple[Any, int], str]:
     """(handler class, id of its rule's keyword arguments) -> the route's template, e.g.
     ``/api/groups/{id}/words``: the label of the metrics (a raw path would make a series per id)."""
-    templates = {}
+    templates: dict[tuple[Any, int], str] = {}
     for rule in rules:
         pattern = rule.matcher.regex.pattern.rstrip("$")
         template = pattern.replace("([^/]+)", "{id}", 1).replace("([^/]+)", "{word_id}", 1)
         template = template.replace("(.+)", "{path}").replace("()", "")
         kwargs = id(rule.target_kwargs) if rule.target_kwargs else id(None)
+        if (rule.target, kwargs) in templates:
+            raise ValueError(
+                f"{rule.target.__name__} serves both {templates[(rule.target, kwargs)]} and {template}: "
+                "give each route a handler class of its own, or the metrics cannot tell them apart"
+            )
         templates[(rule.target, kwargs)] = template or "/"
     return templates
 

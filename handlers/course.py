@@ -17,7 +17,7 @@ from typing import Any
 from .base import APIError, APIHandler
 from .course_query import CoursePage, course_page
 from .pagination import NO_CURSOR, session_statement
-from .words import finite_float
+from .words import WordHandler, finite_float
 
 WORD_SORTS = {name: name for name in ("kanji", "romaji", "english", "correct_count", "wrong_count")}
 GROUP_SORTS = {"name": "name", "word_count": "word_count", "words_count": "word_count"}
@@ -196,6 +196,14 @@ class RawGroupWordsHandler(CourseHandler):
         self.write_json(
             200, {"group_id": group["group_id"], "group_name": group["group_name"], "words": words}
         )
+
+
+class ApiRawGroupWordsHandler(RawGroupWordsHandler):
+    """The same, under /api (where the course's Typing Tutor may look for it)."""
+
+
+class CourseWordHandler(WordHandler):
+    """GET /words/{id}: GET /api/words/{id} under the course's path."""
 
 
 class CourseWordsHandler(CourseHandler):

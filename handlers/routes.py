@@ -11,12 +11,14 @@ import asyncpg
 from .app import MAX_BODY_BYTES, AppConfig, PortalApplication
 from .base import APIHandler, NotFoundHandler
 from .course import (
+    ApiRawGroupWordsHandler,
     CourseGroupHandler,
     CourseGroupSessionsHandler,
     CourseGroupsHandler,
     CourseGroupWordsHandler,
     CourseSessionHandler,
     CourseSessionsHandler,
+    CourseWordHandler,
     CourseWordsHandler,
     RawGroupWordsHandler,
     RecentSessionHandler,
@@ -87,10 +89,10 @@ def course_routes() -> list[tuple[str, type[APIHandler]]]:
         (rf"/groups/{_ID}", CourseGroupHandler),
         (rf"/groups/{_ID}/words", CourseGroupWordsHandler),
         (rf"/groups/{_ID}/words/raw", RawGroupWordsHandler),
-        (rf"/api/groups/{_ID}/words/raw", RawGroupWordsHandler),
+        (rf"/api/groups/{_ID}/words/raw", ApiRawGroupWordsHandler),
         (rf"/groups/{_ID}/study_sessions", CourseGroupSessionsHandler),
         (r"/words", CourseWordsHandler),
-        (rf"/words/{_ID}", WordHandler),
+        (rf"/words/{_ID}", CourseWordHandler),
         (r"/study_sessions", CourseStartSessionHandler),
         (rf"/study_sessions/{_ID}/review", CourseReviewHandler),
         (r"/api/study-sessions", CourseSessionsHandler),

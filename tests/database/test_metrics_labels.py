@@ -7,6 +7,7 @@ path.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -63,3 +64,27 @@ async def test_a_made_up_forwarded_scheme_adds_no_series(http_server_client, db:
     assert requests(found, "/healthz", "GET", 200, scheme="http") == 3  # the connection's own
     schemes = {dict(labels)["scheme"] for labels in request_series(found)}
     assert schemes == {"http"}, schemes
+
+
+async def test_each_route_is_its_own_series(http_server_client, db: Db):
+    """The course frontend's paths that the /api handlers serve too are counted under their own
+    route, not under the /api one (or the other way round)."""
+    for path in ("/api/words/1", "/words/1", "/words/1", "/groups/1/words/raw", "/api/groups/1/words/raw"):
+        await send(http_server_client, "GET", path)
+    found = await scrape(http_server_client)
+    assert requests(found, "/api/words/{id}", "GET", 404) == 1
+    assert requests(found, "/words/{id}", "GET", 404) == 2
+    assert requests(found, "/groups/{id}/words/raw", "GET", 404) == 1
+    assert requests(found, "/api/groups/{id}/words/raw", "GET", 404) == 1
+
+
+def test_a_handler_serving_two_routes_is_refused(pool):
+    from langportal.handlers.app import AppConfig, PortalApplication
+    from langportal.handlers.base import NotFoundHandler
+    from langportal.handlers.words import WordHandler
+
+    routes = [(r"/api/words/([^/]+)", WordHandler), (r"/words/([^/]+)", WordHandler)]
+    with pytest.raises(
+        ValueError, match=re.escape("WordHandler serves both /api/words/{id} and /words/{id}")
+    ):
+        PortalApplication(pool, AppConfig(), routes, default_handler_class=NotFoundHandler)
