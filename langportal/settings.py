@@ -303,8 +303,9 @@ def parse_args(
     parser.add_argument(
         "--enable-reset",
         action="store_true",
-        help="allow POST /api/reset_history and POST /api/full_reset, which delete data "
-        "(no environment variable; default off: they answer 403)",
+        help="allow POST /api/reset_history, POST /api/full_reset and the course frontend's "
+        "POST /api/study-sessions/reset, which delete data (no environment variable; default off: "
+        "they answer 403)",
     )
     parser.add_argument(
         "--log-level",
