@@ -34,7 +34,8 @@
 #                                                   # until it takes writes
 #   deploy/cluster.sh database replication sync|async   # the primary waits for the standby at
 #                                                   # each commit (sync, as `up` leaves it) or not
-#   deploy/cluster.sh database stall|resume         # SIGSTOP/SIGCONT the standby's walreceiver
+#   deploy/cluster.sh database stall|resume         # replication stalls: SIGSTOP (SIGCONT) the
+#                                                   # primary's walsender; the standby gets nothing
 #   deploy/cluster.sh exec NS COMMAND...            # run a command in the run's namespace NS
 #                                                   # (client, db, lb, app1..; or its full name)
 #   deploy/cluster.sh down              # stop this run's processes, remove its namespaces and files
@@ -198,12 +199,12 @@ signal_host() { # host signal: every process on the host (KILL: a host that died
   for pid in $(host_pids "$1"); do kill "-$2" "$pid" 2>/dev/null || true; done
 }
 
-walreceiver_pid() { # the standby's walreceiver process
+walsender_pid() { # the primary's walsender, which streams its WAL to the standby
   local pid
-  for pid in $(host_pids db2); do
-    if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep walreceiver >/dev/null; then echo "$pid"; return 0; fi
+  for pid in $(host_pids db); do
+    if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep walsender >/dev/null; then echo "$pid"; return 0; fi
   done
-  die "the standby has no walreceiver (promoted, or not streaming)"
+  die "the primary has no walsender (the standby is not streaming)"
 }
 
 wait_for_sql() { # host SQL expected seconds: until the query answers that
@@ -240,8 +241,8 @@ database_ctl() { # the primary's PostgreSQL, and the failover commands
       pg_ctl_on db2 promote
       wait_for_sql db2 "SELECT pg_is_in_recovery()" f 30 ;;
     replication) replication "${2:-}" ;;
-    stall) kill -STOP "$(walreceiver_pid)" ;;
-    resume) kill -CONT "$(walreceiver_pid)" ;;
+    stall) kill -STOP "$(walsender_pid)" ;;
+    resume) kill -CONT "$(walsender_pid)" ;;
     *) die "database stop|start|restart|kill|freeze|thaw|promote|replication sync|async|stall|resume" ;;
   esac
 }

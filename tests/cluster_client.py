@@ -8,8 +8,9 @@ bench/failover.py, run inside the cluster's client namespace (``deploy/cluster.s
 connection cut off, a 5xx, no answer within REQUEST_TIMEOUT seconds, 5 by default) is sent again
 with the same key until it is acknowledged (201) or 30 s have passed. Then it reads the new rows
 from the database and writes the counts: 201s seen, writes acknowledged, rows found, lost
-(acknowledged ids missing), duplicates (rows beyond one per acknowledged key), reused ids (an
-acknowledged id whose row holds another session: stored at another time), writes never
+(acknowledged writes whose row is not there: its id missing, or holding another session, stored
+at another time), reused ids (of those, the ids now holding another session), duplicates (rows
+no acknowledged write accounts for), writes never
 acknowledged, and when the failed attempts began and ended (seconds from the start;
 ``failing_for_s`` between the first and the last). ``timeline`` lists every failed attempt as
 [wall-clock time it ended, status] and ``ok_at`` the wall-clock time of every 201, so a test can
@@ -51,7 +52,7 @@ async def run(balancer: str, database: str, seconds: float, request_timeout: flo
     client = tornado.httpclient.AsyncHTTPClient(force_instance=True, max_clients=CONCURRENCY)
     counts = {"201s_seen": 0, "attempts": 0, "failed_attempts": 0, "statuses": {}}
     acknowledged: dict[str, int] = {}
-    stored_at: dict[int, dt.datetime] = {}  # each acknowledged id's created_at, as the 201 said
+    stored_at: dict[str, dt.datetime] = {}  # each acknowledged key's created_at, as the 201 said
     timeline: list[tuple[float, int]] = []  # each failed attempt: when it ended (wall clock), status
     ok_at: list[float] = []  # when each 201 came (wall clock)
     unacknowledged: list[str] = []
@@ -81,7 +82,7 @@ async def run(balancer: str, database: str, seconds: float, request_timeout: flo
                 counts["201s_seen"] += 1
                 session = json.loads(reply.body)["study_session"]
                 acknowledged[key] = session["id"]
-                stored_at[session["id"]] = dt.datetime.fromisoformat(session["created_at"])
+                stored_at[key] = dt.datetime.fromisoformat(session["created_at"])
                 ok_at.append(round(time.time(), 3))
                 return
             counts["failed_attempts"] += 1
@@ -106,16 +107,22 @@ async def run(balancer: str, database: str, seconds: float, request_timeout: flo
         await db.close()
     rows = list(stored)
     found = set(rows)
+    # an acknowledged write is there when its id holds the session stored when the 201 said
+    kept = {key for key, i in acknowledged.items() if stored.get(i) == stored_at[key]}
+    lost = [key for key in acknowledged if key not in kept]
+    lost_at = [stored_at[key].timestamp() for key in lost]
     return {
         **counts,
         "writes": len(acknowledged) + len(unacknowledged),
         "acknowledged": len(acknowledged),
         "unacknowledged": len(unacknowledged),
         "rows_found": len(rows),
-        "lost": sum(1 for i in acknowledged.values() if i not in found),
-        "duplicates": len(rows) - len(set(acknowledged.values())),
+        "lost": len(lost),
+        "duplicates": len(rows) - len(kept),
         "distinct_ids": len(set(acknowledged.values())) == len(acknowledged),
-        "reused_ids": sum(1 for i, at in stored_at.items() if i in stored and stored[i] != at),
+        "reused_ids": sum(1 for key in lost if acknowledged[key] in found),
+        # when the acknowledged writes now missing were stored (wall clock): the loss window
+        "lost_between": [min(lost_at), max(lost_at)] if lost_at else None,
         "first_failure_s": round(min(failed_at), 2) if failed_at else None,
         "last_failure_s": round(max(failed_at), 2) if failed_at else None,
         "failing_for_s": round(max(failed_at) - min(failed_at), 2) if failed_at else 0,
