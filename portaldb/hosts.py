@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import urllib.parse
+import weakref
 from typing import Any
 
 import asyncpg
@@ -49,12 +50,19 @@ class HostChooser:
     answered within :data:`HOST_HEAD_START` seconds gets the next host tried beside it. The first
     usable connection wins; the other attempts are cancelled or their connections closed. The
     connect timeout still bounds the whole. A URL with one host is passed to asyncpg unchanged.
+
+    When a usable connection comes from another host than the last one (the primary moved: a
+    failover), the connections this chooser opened on the other hosts are closed at once: the old
+    primary's can only fail, or, on a frozen host, hang until the driver's command timeout, and a
+    request that takes one from the pool would wait that long for its ``503``.
     """
 
     def __init__(self, dsn: str, *, head_start: float = HOST_HEAD_START) -> None:
         self.hosts = dsn_hosts(dsn)
         self.head_start = head_start
         self.last = 0  # the index of the host that gave the last usable connection
+        # the connections opened on each host (those still alive), to close when the primary moves
+        self._opened: list[weakref.WeakSet[Any]] = [weakref.WeakSet() for _ in self.hosts]
 
     @property
     def several(self) -> bool:
@@ -87,8 +95,7 @@ class HostChooser:
                 for task in done:
                     error = task.exception()
                     if error is None:
-                        self.last = attempts.pop(task)
-                        return task.result()
+                        return self._chosen(attempts.pop(task), task.result())
                     del attempts[task]
                     errors.append(error)
                 if waiting and (not done or errors):
@@ -98,6 +105,16 @@ class HostChooser:
                 task.cancel()
                 task.add_done_callback(_close_unused)
         raise _no_usable_host(errors)
+
+    def _chosen(self, index: int, conn: Any) -> Any:
+        if index != self.last:  # the primary moved
+            for other, opened in enumerate(self._opened):
+                if other != index:
+                    for stale in list(opened):
+                        stale.terminate()
+        self.last = index
+        self._opened[index].add(conn)
+        return conn
 
 
 def _close_unused(task: asyncio.Future[Any]) -> None:

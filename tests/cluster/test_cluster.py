@@ -2,10 +2,11 @@
 
 Three instances in network namespaces of their own, through PgBouncer (transaction mode, which
 reaches the primary through HAProxy's TCP proxy) to a fresh PostgreSQL 15 and its synchronous
-standby (failover: test_failover.py), behind HAProxy; a load client in a namespace of its own retries a failed or
-cut-off write with its Idempotency-Key. The names of the namespaces and the addresses are those
-the script reports for its run (several clusters may be up on one machine). Needs root
-(``ip netns``), PostgreSQL 15, PgBouncer and HAProxy; skipped, with the reason, where any is missing.
+standby (failover: test_failover.py), behind HAProxy; a load client in a namespace of its own
+retries a failed or cut-off write with its Idempotency-Key. The names of the namespaces and the
+addresses are those the script reports for its run (several clusters may be up on one machine).
+Needs root (``ip netns``), PostgreSQL 15, PgBouncer and HAProxy; skipped, with the reason, where
+any is missing.
 """
 
 from __future__ import annotations

@@ -41,6 +41,59 @@ def refused() -> str:
         return f"127.0.0.1:{probe.getsockname()[1]}"
 
 
+class Relay:
+    """127.0.0.1:PORT relaying to the run's database, which can be frozen: it then keeps accepting
+    connections and passes nothing either way, as a SIGSTOPped PostgreSQL does."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.running = asyncio.Event()
+        self.running.set()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.writers: list[asyncio.StreamWriter] = []
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        return f"127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.close()
+        for writer in self.writers:
+            writer.close()
+        current = asyncio.current_task()
+        tasks = [task for task in self.tasks if task is not current]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.server.wait_closed()
+
+    def freeze(self) -> None:
+        self.running.clear()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writers.append(writer)
+        handler = asyncio.current_task()
+        if handler is not None:
+            self.tasks.add(handler)  # cancelled at the end, even while it waits for a thaw
+        await self.running.wait()
+        host, port = self.target
+        if host.startswith("/"):
+            up_reader, up_writer = await asyncio.open_unix_connection(f"{host}/.s.PGSQL.{port}")
+        else:
+            up_reader, up_writer = await asyncio.open_connection(host, port)
+        self.writers.append(up_writer)
+        for source, sink in ((reader, up_writer), (up_reader, writer)):
+            task = asyncio.ensure_future(self._pipe(source, sink))
+            self.tasks.add(task)
+
+    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        while data := await source.read(65536):
+            await self.running.wait()  # frozen: read, never passed on
+            sink.write(data)
+            await sink.drain()
+        sink.close()
+
+
 def _real_host(dsn: str) -> tuple[str, str]:
     """The run's database as one ``host:port`` of a URL's host list (a socket folder quoted), and
     the URL's other parts: ``user@`` ... ``/database?query`` with the host and port taken out."""
@@ -126,3 +179,31 @@ async def test_no_usable_host_is_a_503_within_the_connect_timeout(direct_databas
     with pytest.raises(asyncpg.exceptions.TargetServerAttributeNotMatched) as not_matched:
         await HostChooser(url).connect(url, timeout=10)
     assert faults.classify(not_matched.value) is faults.UNAVAILABLE  # a 503, not a 500
+
+
+async def test_when_the_primary_moves_the_connections_to_the_old_one_are_closed(direct_database_url):
+    """A frozen old primary's pooled connections would hang a request until the driver's command
+    timeout: once a connection opens on another host they are closed, and a statement on one
+    fails at once (a 503)."""
+    real, _ = _real_host(direct_database_url)
+    host, _, port = real.rpartition(":")
+    relay = Relay(urllib.parse.unquote(host), int(port))
+    async with relay as relayed:
+        url = _url(direct_database_url, relayed, "real")
+        chooser = HostChooser(url)
+        old = await chooser.connect(url, timeout=10)
+        assert chooser.last == 0
+        relay.freeze()
+        stuck = asyncio.ensure_future(old.fetchval(FIXTURE_SQL.add_one, 1))
+        done, _ = await asyncio.wait([stuck], timeout=0.3)
+        assert not done  # the frozen host does not answer
+        new = await chooser.connect(url, timeout=10)
+        try:
+            assert chooser.last == 1
+            with pytest.raises(asyncpg.ConnectionDoesNotExistError) as lost:
+                await asyncio.wait_for(stuck, 2)
+            assert faults.classify(lost.value) is faults.UNAVAILABLE
+            assert old.is_closed()
+            assert await new.fetchval(FIXTURE_SQL.add_one, 1) == 2
+        finally:
+            await new.close()
