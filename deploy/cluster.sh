@@ -239,7 +239,10 @@ database_ctl() { # the primary's PostgreSQL, and the failover commands
     thaw) signal_host db CONT ;;
     promote)
       pg_ctl_on db2 promote
-      wait_for_sql db2 "SELECT pg_is_in_recovery()" f 30 ;;
+      wait_for_sql db2 "SELECT pg_is_in_recovery()" f 30
+      if [ -n "$(host_pids db)" ]; then
+        say "warning: the old primary's host still has processes (frozen, or running): if it runs on, two primaries take writes; kill or stop it"
+      fi ;;
     replication) replication "${2:-}" ;;
     stall) kill -STOP "$(walsender_pid)" ;;
     resume) kill -CONT "$(walsender_pid)" ;;
