@@ -195,6 +195,7 @@ async def test_when_the_primary_moves_the_connections_to_the_old_one_are_closed(
         assert chooser.last == 0
         relay.freeze()
         stuck = asyncio.ensure_future(old.fetchval(FIXTURE_SQL.add_one, 1))
+        # that nothing comes can only be watched for a while: 0.3 s, deliberately
         done, _ = await asyncio.wait([stuck], timeout=0.3)
         assert not done  # the frozen host does not answer
         new = await chooser.connect(url, timeout=10)
