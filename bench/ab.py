@@ -7,10 +7,15 @@
 database (its portal tables are EMPTIED and loaded with the bench's data set, as bench/run.py
 does), with the same options; then wrk (bench/post_session.lua) loads one, then the other,
 alternating for ``--rounds`` rounds, so drift on a shared machine hits both alike. It prints each
-phase's req/s, p99 and the server's CPU ms per request (from /proc), and the ratios B/A.
+phase's req/s, p99, the server's CPU ms per request (from /proc) and the database's (its whole
+server, every database in it, when it runs on this machine: the phases' triggers show there),
+and the ratios B/A.
 ``--kind session-list`` sends ``GET /api/study_sessions?per_page=10`` instead (bench/mix.lua with
 that kind alone), the read of issue 12's mix, after two seconds of launches through each server
-make sessions to list.
+make sessions to list. ``--kind mix`` sends bench/mix.lua's frontend-like mix (70% launches, 20%
+answers, 5% session lists, 5% quick stats) and ``--kind reviews`` its answers alone: each database
+then gets 100 words too (the same in both), and the answers name sessions 1..1000, made by the
+launches before the warm-up.
 
 When the two differ in their migrations (a table, a trigger), give the baseline a database of
 its own with ``--baseline-database-url``: the schema and its triggers live in the database, so on
@@ -29,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 sys.path[0] = str(Path(__file__).resolve().parent.parent)  # as bench/run.py: `bench` as a package
 
@@ -89,15 +95,46 @@ def wait_answering(port: int, process: subprocess.Popen, log: Path) -> None:
 
 
 # What each --kind sends: wrk's script, the path, the script's arguments (bench/*.lua).
+REVIEWED_SESSIONS = 1000  # answers name sessions 1..1000 and words 1..100
 KINDS = {
     "launches": (LUA_SCRIPT, "/api/study_sessions", ["100", "10"]),
     "session-list": (HERE / "bench" / "mix.lua", "", ["100", "10", "100", "1", "1", "0,0,100,0"]),
+    "mix": (HERE / "bench" / "mix.lua", "", ["100", "10", "100", "1", str(REVIEWED_SESSIONS)]),
+    "reviews": (
+        HERE / "bench" / "mix.lua",
+        "",
+        ["100", "10", "100", "1", str(REVIEWED_SESSIONS), "0,100,0,0"],
+    ),
 }
+ANSWERING_KINDS = ("mix", "reviews")
 
 
-def load(port: int, pid: int, connections: int, seconds: int, kind: str = "launches") -> dict[str, float]:
+def add_words(dsn: str) -> None:
+    """100 words (ids 1..100 after the data set's RESTART IDENTITY), for the answers to name."""
+    db = Database(dsn)
+    try:
+        db.execute("load_words")
+    finally:
+        db.close()
+
+
+def check_sessions(dsn: str) -> None:
+    """The sessions the answers name exist (the launches before the warm-up made them)."""
+    db = Database(dsn)
+    try:
+        last = db.fetchval("last_study_session_id")
+    finally:
+        db.close()
+    if last < REVIEWED_SESSIONS:
+        raise BenchError(f"only {last} sessions to answer in, not {REVIEWED_SESSIONS}: launch more first")
+
+
+def load(
+    port: int, pid: int, connections: int, seconds: int, kind: str = "launches", db_pid: int | None = None
+) -> dict[str, float]:
     script, path, script_args = KINDS[kind]
     before = tree_cpu_seconds(pid) or 0.0
+    db_before = tree_cpu_seconds(db_pid)
     finished = subprocess.run(
         [
             "wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout=10s", "--latency",
@@ -106,6 +143,7 @@ def load(port: int, pid: int, connections: int, seconds: int, kind: str = "launc
         capture_output=True, text=True, check=False, timeout=seconds + 60, preexec_fn=wrk_preexec,
     )  # fmt: skip
     cpu = (tree_cpu_seconds(pid) or 0.0) - before
+    db_after = tree_cpu_seconds(db_pid)
     match = re.search(r"^BENCH_RESULT (\{.*\})$", finished.stdout, re.MULTILINE)
     if not match:
         raise BenchError(f"wrk failed:\n{finished.stdout[-1000:]}{finished.stderr[-1000:]}")
@@ -117,9 +155,19 @@ def load(port: int, pid: int, connections: int, seconds: int, kind: str = "launc
         "req_s": answered / (stats["duration_us"] / 1e6),
         "p99_ms": stats["latency_us"]["percentiles"]["99"] / 1000,
         "cpu_ms": 1000 * cpu / max(answered, 1),
+        "db_cpu_ms": (
+            1000 * (db_after - db_before) / max(answered, 1)
+            if db_before is not None and db_after is not None
+            else None
+        ),
         "non_2xx": answered - good,
         "socket_errors": errors,
     }
+
+
+def _server(dsn: str) -> tuple[str | None, int | None]:
+    parts = urlsplit(dsn)
+    return parts.hostname, parts.port
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,14 +195,20 @@ def main(argv: list[str] | None = None) -> int:
     db = Database(args.database_url)
     try:
         db.migrate_and_load()
+        db_pid = db.postmaster_pid()
     finally:
         db.close()
+    if args.baseline_database_url and _server(args.baseline_database_url) != _server(args.database_url):
+        db_pid = None  # the database CPU of only one of the two: not shown
     extra = args.server_args.split()
     python_b = args.baseline / ".venv" / "bin" / "python"
     baseline_dsn = args.database_url
     if args.baseline_database_url:
         baseline_dsn = args.baseline_database_url
         prepare_with(args.baseline, python_b, baseline_dsn)
+    if args.kind in ANSWERING_KINDS:
+        for dsn in {args.database_url, baseline_dsn}:
+            add_words(dsn)
     servers = {
         "A (baseline)": start(args.baseline, python_b, free_port(), baseline_dsn, extra),
         "B (this checkout)": start(
@@ -170,8 +224,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name, (proc, log) in servers.items():
             wait_answering(ports[name], proc, log)
-            if args.kind != "launches":  # sessions to list: a few thousand launches on each database
+            if args.kind != "launches":  # sessions to list or answer in: a few thousand launches
                 load(ports[name], proc.pid, 64, 2, "launches")
+            if args.kind in ANSWERING_KINDS:
+                check_sessions(baseline_dsn if name == "A (baseline)" else args.database_url)
             load(ports[name], proc.pid, 64, 2, args.kind)  # warm-up
         say(
             f"A/B of {args.kind} at {args.connections} connections, {args.duration} s phases, "
@@ -180,12 +236,19 @@ def main(argv: list[str] | None = None) -> int:
         for round_number in range(args.rounds):
             order = list(servers) if round_number % 2 == 0 else list(reversed(servers))
             for name in order:
-                result = load(ports[name], servers[name][0].pid, args.connections, args.duration, args.kind)
+                result = load(
+                    ports[name], servers[name][0].pid, args.connections, args.duration, args.kind, db_pid
+                )
                 results[name].append(result)
                 say(
                     f"  round {round_number + 1} {name}: {result['req_s']:,.0f} req/s, "
                     f"p99 {result['p99_ms']:.1f} ms, server CPU {result['cpu_ms']:.3f} ms/request, "
-                    f"non-2xx {result['non_2xx']:.0f}, "
+                    + (
+                        f"database CPU {result['db_cpu_ms']:.3f} ms/request, "
+                        if result["db_cpu_ms"] is not None
+                        else ""
+                    )
+                    + f"non-2xx {result['non_2xx']:.0f}, "
                     f"socket errors {result['socket_errors']:.0f}"
                 )
     finally:
@@ -200,7 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     a, b = results["A (baseline)"], results["B (this checkout)"]
     req = statistics.median(y["req_s"] / x["req_s"] for x, y in zip(a, b, strict=True))
     cpu = statistics.median(y["cpu_ms"] / x["cpu_ms"] for x, y in zip(a, b, strict=True))
-    say(f"B/A, median of the rounds: req/s x{req:.2f}; server CPU per request x{cpu:.2f}")
+    text = f"B/A, median of the rounds: req/s x{req:.2f}; server CPU per request x{cpu:.2f}"
+    if all(r["db_cpu_ms"] for r in a + b):
+        db_cpu = statistics.median(y["db_cpu_ms"] / x["db_cpu_ms"] for x, y in zip(a, b, strict=True))
+        text += f"; database CPU per request x{db_cpu:.2f}"
+    say(text)
     return 0
 
 

@@ -52,6 +52,9 @@ class Database:
     def fetchval(self, name: str, *args: Any) -> Any:
         return self._wait(self._conn.fetchval(getattr(BENCH_SQL, name), *args))
 
+    def execute(self, name: str, *args: Any) -> None:
+        self._wait(self._conn.execute(getattr(BENCH_SQL, name), *args))
+
     def settle(self, limit: float = 30.0) -> str:
         """Let the database finish the last phase's work before the next phase starts: VACUUM and
         ANALYZE the table the phases write, CHECKPOINT, and wait (up to ``limit`` seconds) for

@@ -36,8 +36,8 @@ SELECT
 -- name: bench_ids
 -- Ids the measured URLs and the wrk scripts use: the first group, activity and word, the newest
 -- session that has reviews, the catalogue's sizes (its ids are 1..n after restore_demo), the
--- range of session ids reviews may name, and the middle and last pages of 5 of the first group's
--- session list.
+-- range of session ids reviews may name, the middle and last pages of 5 of the first group's
+-- session list, and its middle and last pages of 10 (the course frontend's page size).
 WITH first_group AS (
     SELECT count(*) AS sessions FROM study_sessions WHERE group_id = (SELECT min(id) FROM groups)
 )
@@ -52,7 +52,9 @@ SELECT
     (SELECT min(id) FROM study_sessions) AS first_session,
     (SELECT max(id) FROM study_sessions) AS last_session,
     (SELECT greatest(sessions / 10, 1) FROM first_group)::int AS gid_middle_page,
-    (SELECT greatest((sessions + 4) / 5, 1) FROM first_group)::int AS gid_last_page;
+    (SELECT greatest((sessions + 4) / 5, 1) FROM first_group)::int AS gid_last_page,
+    (SELECT greatest(sessions / 20, 1) FROM first_group)::int AS gid_course_middle_page,
+    (SELECT greatest((sessions + 9) / 10, 1) FROM first_group)::int AS gid_course_last_page;
 
 -- name: settle_written
 -- Before each wrk run: the rows the run before added get their visibility-map bits and statistics

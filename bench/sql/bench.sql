@@ -26,6 +26,14 @@ SELECT
 FROM generate_series(1, 10) AS n
 ORDER BY n;
 
+-- name: load_words
+-- 100 words (ids 1..100 after the TRUNCATE above), for bench/ab.py's answers to name.
+INSERT INTO words (kanji, romaji, english)
+SELECT format('語%s', n), format('go %s', n), format('bench word %s', n)
+FROM generate_series(1, 100) AS n
+ORDER BY n;
+ANALYZE words;
+
 -- name: analyze_data_set
 ANALYZE groups, study_activities, study_sessions;
 

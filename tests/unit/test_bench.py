@@ -71,3 +71,51 @@ def test_the_text_never_overwrites_the_json(tmp_path, name):
     assert json.loads(path.read_text()) == {"a": 1}
     texts = [p for p in tmp_path.iterdir() if p != path]
     assert [p.read_text() for p in texts] == ["table\n"]
+
+
+def test_the_large_history_bench_times_every_course_get_in_every_sort_its_pages_send():
+    import re
+
+    from tornado.web import RequestHandler
+
+    from bench import list_endpoints as bench
+    from langportal.handlers.course import SESSION_SORTS, WORD_SORTS
+    from langportal.handlers.routes import course_routes
+
+    templates = [template for template, _ in bench.COURSE_ENDPOINTS]
+    ids = {"gid": 1, "aid": 1, "sid": 1, "wid": 1, "gid_course_middle_page": 2, "gid_course_last_page": 3}
+    paths = [template.format(**ids).split("?")[0] for template in templates]
+    get_routes = [pattern for pattern, handler in course_routes() if handler.get is not RequestHandler.get]
+    assert len(get_routes) == 16
+    for pattern in get_routes:
+        assert any(re.fullmatch(pattern, path) for path in paths), pattern
+    assert len(set(templates)) == len(templates)
+    queries = {template.split("?", 1)[1] for template in templates if "/study_sessions?" in template}
+    for key in bench.SESSION_SORTS:
+        assert key in SESSION_SORTS
+        assert {f"page=1&sort_by={key}&order=asc", f"page=1&sort_by={key}&order=desc"} <= queries
+    assert set(SESSION_SORTS.values()) == {
+        SESSION_SORTS[key] for key in (*bench.SESSION_SORTS, "startTime")
+    }  # every statement the session table can reach
+    assert set(bench.WORD_SORTS) == set(WORD_SORTS)
+    defaults = [template for template, goal in bench.COURSE_ENDPOINTS if goal == bench.DEFAULT_ORDER]
+    assert "/groups/{gid}/study_sessions?page=1&sort_by=startTime&order=desc" in defaults
+    assert "/groups/{gid}/study_sessions?page=1&sort_by=id&order=desc" not in defaults
+    assert set(bench.COUNTERPARTS) <= set(templates)
+    assert set(bench.COUNTERPARTS.values()) <= set(bench.ENDPOINTS)
+
+
+@pytest.mark.parametrize(
+    ("goal", "p50", "p99", "met"),
+    [
+        ("default order", 4.9, 19.9, True),
+        ("default order", 5.0, 10.0, False),
+        ("default order", 3.0, 20.0, False),
+        ("other sort", 19.9, 500.0, True),
+        ("other sort", 20.0, 20.0, False),
+    ],
+)
+def test_each_path_is_judged_by_its_own_goal(goal, p50, p99, met):
+    from bench import list_endpoints as bench
+
+    assert bench.meets(goal, p50, p99) is met
