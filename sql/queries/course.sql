@@ -84,35 +84,56 @@ ORDER BY w.id;
 
 -- The sessions of group $1 in the orders the course's session table sorts by: $2 true for
 -- descending, $3 LIMIT, $4 OFFSET. Each order is read along an index of migration 0010 (or 0004),
--- in either direction: PostgreSQL runs only the branch whose one-time filter ($2 or NOT $2)
--- holds. The page's sessions are then shaped by study_session_details, and put back in the
--- page's order by the same keys. Ties are broken by the session's start (activity name) or id.
+-- in either direction: PostgreSQL runs only the branch whose one-time filters ($2 or NOT $2, and
+-- which half of the list the page lies in) hold. A page in the second half of its order is read
+-- from the other end, as list_group_study_sessions does (the group's total is exact: the counters
+-- of migration 0005, and migration 0010's table holds one row per session), so no page skips
+-- more than half the group's sessions; the activity order cannot be read backwards that way and
+-- skips from its start. The page's sessions are then shaped by study_session_details, and put
+-- back in the page's order by the same keys. Ties are broken by the session's start (activity
+-- name) or id.
 
 -- name: course_group_sessions_by_start
-WITH page AS (
+WITH total AS (
+    SELECT coalesce(sum(sessions), 0)::bigint AS items FROM session_counts_by_group WHERE group_id = $1
+), page AS (
     SELECT either.id
     FROM (
         (
             SELECT s.id FROM study_sessions AS s
-            WHERE s.group_id = $1 AND $2
+            WHERE s.group_id = $1 AND $2 AND $4 <= (SELECT items FROM total) / 2
             ORDER BY s.created_at DESC, s.id DESC
             LIMIT $3 OFFSET $4
         )
         UNION ALL
         (
             SELECT s.id FROM study_sessions AS s
-            WHERE s.group_id = $1 AND NOT $2
+            WHERE s.group_id = $1 AND $2 AND $4 > (SELECT items FROM total) / 2
+            ORDER BY s.created_at, s.id
+            LIMIT least($3, greatest((SELECT items FROM total) - $4, 0))
+            OFFSET greatest((SELECT items FROM total) - $4 - $3, 0)
+        )
+        UNION ALL
+        (
+            SELECT s.id FROM study_sessions AS s
+            WHERE s.group_id = $1 AND NOT $2 AND $4 <= (SELECT items FROM total) / 2
             ORDER BY s.created_at, s.id
             LIMIT $3 OFFSET $4
+        )
+        UNION ALL
+        (
+            SELECT s.id FROM study_sessions AS s
+            WHERE s.group_id = $1 AND NOT $2 AND $4 > (SELECT items FROM total) / 2
+            ORDER BY s.created_at DESC, s.id DESC
+            LIMIT least($3, greatest((SELECT items FROM total) - $4, 0))
+            OFFSET greatest((SELECT items FROM total) - $4 - $3, 0)
         )
     ) AS either
     LIMIT $3
 )
 SELECT totals.found, totals.total_items, listed.*
 FROM (
-    SELECT
-        EXISTS (SELECT FROM groups WHERE id = $1) AS found,
-        (SELECT coalesce(sum(sessions), 0)::bigint FROM session_counts_by_group WHERE group_id = $1) AS total_items
+    SELECT EXISTS (SELECT FROM groups WHERE id = $1) AS found, (SELECT items FROM total) AS total_items
 ) AS totals
 LEFT JOIN (
     SELECT details.* FROM page JOIN study_session_details AS details ON details.id = page.id
@@ -122,30 +143,46 @@ ORDER BY
     CASE WHEN NOT $2 THEN listed.created_at END, CASE WHEN NOT $2 THEN listed.id END;
 
 -- name: course_group_sessions_by_id
-WITH page AS (
+WITH total AS (
+    SELECT coalesce(sum(sessions), 0)::bigint AS items FROM session_counts_by_group WHERE group_id = $1
+), page AS (
     SELECT either.id
     FROM (
         (
             SELECT s.id FROM study_sessions AS s
-            WHERE s.group_id = $1 AND $2
+            WHERE s.group_id = $1 AND $2 AND $4 <= (SELECT items FROM total) / 2
             ORDER BY s.id DESC
             LIMIT $3 OFFSET $4
         )
         UNION ALL
         (
             SELECT s.id FROM study_sessions AS s
-            WHERE s.group_id = $1 AND NOT $2
+            WHERE s.group_id = $1 AND $2 AND $4 > (SELECT items FROM total) / 2
+            ORDER BY s.id
+            LIMIT least($3, greatest((SELECT items FROM total) - $4, 0))
+            OFFSET greatest((SELECT items FROM total) - $4 - $3, 0)
+        )
+        UNION ALL
+        (
+            SELECT s.id FROM study_sessions AS s
+            WHERE s.group_id = $1 AND NOT $2 AND $4 <= (SELECT items FROM total) / 2
             ORDER BY s.id
             LIMIT $3 OFFSET $4
+        )
+        UNION ALL
+        (
+            SELECT s.id FROM study_sessions AS s
+            WHERE s.group_id = $1 AND NOT $2 AND $4 > (SELECT items FROM total) / 2
+            ORDER BY s.id DESC
+            LIMIT least($3, greatest((SELECT items FROM total) - $4, 0))
+            OFFSET greatest((SELECT items FROM total) - $4 - $3, 0)
         )
     ) AS either
     LIMIT $3
 )
 SELECT totals.found, totals.total_items, listed.*
 FROM (
-    SELECT
-        EXISTS (SELECT FROM groups WHERE id = $1) AS found,
-        (SELECT coalesce(sum(sessions), 0)::bigint FROM session_counts_by_group WHERE group_id = $1) AS total_items
+    SELECT EXISTS (SELECT FROM groups WHERE id = $1) AS found, (SELECT items FROM total) AS total_items
 ) AS totals
 LEFT JOIN (
     SELECT details.* FROM page JOIN study_session_details AS details ON details.id = page.id
@@ -204,30 +241,46 @@ ORDER BY
     CASE WHEN NOT $2 THEN listed.id END;
 
 -- name: course_group_sessions_by_review_count
-WITH page AS (
+WITH total AS (
+    SELECT coalesce(sum(sessions), 0)::bigint AS items FROM session_counts_by_group WHERE group_id = $1
+), page AS (
     SELECT either.id
     FROM (
         (
             SELECT st.study_session_id AS id FROM session_review_stats AS st
-            WHERE st.group_id = $1 AND $2
+            WHERE st.group_id = $1 AND $2 AND $4 <= (SELECT items FROM total) / 2
             ORDER BY st.review_items_count DESC, st.study_session_id DESC
             LIMIT $3 OFFSET $4
         )
         UNION ALL
         (
             SELECT st.study_session_id AS id FROM session_review_stats AS st
-            WHERE st.group_id = $1 AND NOT $2
+            WHERE st.group_id = $1 AND $2 AND $4 > (SELECT items FROM total) / 2
+            ORDER BY st.review_items_count, st.study_session_id
+            LIMIT least($3, greatest((SELECT items FROM total) - $4, 0))
+            OFFSET greatest((SELECT items FROM total) - $4 - $3, 0)
+        )
+        UNION ALL
+        (
+            SELECT st.study_session_id AS id FROM session_review_stats AS st
+            WHERE st.group_id = $1 AND NOT $2 AND $4 <= (SELECT items FROM total) / 2
             ORDER BY st.review_items_count, st.study_session_id
             LIMIT $3 OFFSET $4
+        )
+        UNION ALL
+        (
+            SELECT st.study_session_id AS id FROM session_review_stats AS st
+            WHERE st.group_id = $1 AND NOT $2 AND $4 > (SELECT items FROM total) / 2
+            ORDER BY st.review_items_count DESC, st.study_session_id DESC
+            LIMIT least($3, greatest((SELECT items FROM total) - $4, 0))
+            OFFSET greatest((SELECT items FROM total) - $4 - $3, 0)
         )
     ) AS either
     LIMIT $3
 )
 SELECT totals.found, totals.total_items, listed.*
 FROM (
-    SELECT
-        EXISTS (SELECT FROM groups WHERE id = $1) AS found,
-        (SELECT coalesce(sum(sessions), 0)::bigint FROM session_counts_by_group WHERE group_id = $1) AS total_items
+    SELECT EXISTS (SELECT FROM groups WHERE id = $1) AS found, (SELECT items FROM total) AS total_items
 ) AS totals
 LEFT JOIN (
     SELECT details.* FROM page JOIN study_session_details AS details ON details.id = page.id
@@ -238,30 +291,46 @@ ORDER BY
 
 -- name: course_group_sessions_by_end
 -- The end of a session: its last review's time, or its start before the first.
-WITH page AS (
+WITH total AS (
+    SELECT coalesce(sum(sessions), 0)::bigint AS items FROM session_counts_by_group WHERE group_id = $1
+), page AS (
     SELECT either.id
     FROM (
         (
             SELECT st.study_session_id AS id FROM session_review_stats AS st
-            WHERE st.group_id = $1 AND $2
+            WHERE st.group_id = $1 AND $2 AND $4 <= (SELECT items FROM total) / 2
             ORDER BY coalesce(st.last_review_at, st.started_at) DESC, st.study_session_id DESC
             LIMIT $3 OFFSET $4
         )
         UNION ALL
         (
             SELECT st.study_session_id AS id FROM session_review_stats AS st
-            WHERE st.group_id = $1 AND NOT $2
+            WHERE st.group_id = $1 AND $2 AND $4 > (SELECT items FROM total) / 2
+            ORDER BY coalesce(st.last_review_at, st.started_at), st.study_session_id
+            LIMIT least($3, greatest((SELECT items FROM total) - $4, 0))
+            OFFSET greatest((SELECT items FROM total) - $4 - $3, 0)
+        )
+        UNION ALL
+        (
+            SELECT st.study_session_id AS id FROM session_review_stats AS st
+            WHERE st.group_id = $1 AND NOT $2 AND $4 <= (SELECT items FROM total) / 2
             ORDER BY coalesce(st.last_review_at, st.started_at), st.study_session_id
             LIMIT $3 OFFSET $4
+        )
+        UNION ALL
+        (
+            SELECT st.study_session_id AS id FROM session_review_stats AS st
+            WHERE st.group_id = $1 AND NOT $2 AND $4 > (SELECT items FROM total) / 2
+            ORDER BY coalesce(st.last_review_at, st.started_at) DESC, st.study_session_id DESC
+            LIMIT least($3, greatest((SELECT items FROM total) - $4, 0))
+            OFFSET greatest((SELECT items FROM total) - $4 - $3, 0)
         )
     ) AS either
     LIMIT $3
 )
 SELECT totals.found, totals.total_items, listed.*
 FROM (
-    SELECT
-        EXISTS (SELECT FROM groups WHERE id = $1) AS found,
-        (SELECT coalesce(sum(sessions), 0)::bigint FROM session_counts_by_group WHERE group_id = $1) AS total_items
+    SELECT EXISTS (SELECT FROM groups WHERE id = $1) AS found, (SELECT items FROM total) AS total_items
 ) AS totals
 LEFT JOIN (
     SELECT details.* FROM page JOIN study_session_details AS details ON details.id = page.id
