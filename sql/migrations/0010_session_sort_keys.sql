@@ -5,6 +5,7 @@
 --   start time        study_sessions_group_id_created_at_idx (migration 0004), as before
 --   id, group name    study_sessions_group_id_id_idx (all of a group's sessions share its name)
 --   activity name     study_sessions_group_id_activity_idx, one activity after another
+--                     (group_sessions_by_activity())
 --   review count      session_review_stats_by_count
 --   end time          session_review_stats_by_end (the last review's time, or the start)
 --
@@ -18,16 +19,22 @@
 -- batches that share sessions wait for each other and never deadlock. No foreign key: a TRUNCATE of
 -- the history is never refused because of this table, and its TRUNCATE trigger empties it.
 
+-- end_time is coalesce(last_review_at, started_at), kept beside them (every write below sets it) so
+-- that its index holds it as a column: a page by end time is then an index-only scan, as a page by
+-- review count is (an index on the expression would visit the table for every entry it skips).
 CREATE TABLE session_review_stats (
     study_session_id   integer PRIMARY KEY,
     group_id           integer NOT NULL,
     started_at         timestamptz NOT NULL,
     last_review_at     timestamptz,
+    end_time           timestamptz NOT NULL,
     review_items_count bigint NOT NULL DEFAULT 0
 ) WITH (fillfactor = 70);
 
-INSERT INTO session_review_stats (study_session_id, group_id, started_at, last_review_at, review_items_count)
-SELECT s.id, s.group_id, s.created_at, r.last_review_at, coalesce(r.reviews, 0)
+INSERT INTO session_review_stats
+    (study_session_id, group_id, started_at, last_review_at, end_time, review_items_count)
+SELECT s.id, s.group_id, s.created_at, r.last_review_at, coalesce(r.last_review_at, s.created_at),
+    coalesce(r.reviews, 0)
 FROM study_sessions AS s
 LEFT JOIN (
     SELECT study_session_id, max(created_at) AS last_review_at, count(*) AS reviews
@@ -37,8 +44,7 @@ LEFT JOIN (
 
 CREATE INDEX session_review_stats_by_count
     ON session_review_stats (group_id, review_items_count, study_session_id);
-CREATE INDEX session_review_stats_by_end
-    ON session_review_stats (group_id, (coalesce(last_review_at, started_at)), study_session_id);
+CREATE INDEX session_review_stats_by_end ON session_review_stats (group_id, end_time, study_session_id);
 
 CREATE INDEX study_sessions_group_id_id_idx ON study_sessions (group_id, id);
 CREATE INDEX study_sessions_group_id_activity_idx
@@ -58,11 +64,12 @@ AS $$
         SELECT FROM session_review_stats
         WHERE study_session_id = ANY (ids)
         ORDER BY study_session_id
-        FOR UPDATE
+        FOR NO KEY UPDATE
     ) AS locked;
     INSERT INTO session_review_stats AS st
-        (study_session_id, group_id, started_at, last_review_at, review_items_count)
-    SELECT s.id, s.group_id, s.created_at, r.last_review_at, r.reviews
+        (study_session_id, group_id, started_at, last_review_at, end_time, review_items_count)
+    SELECT s.id, s.group_id, s.created_at, r.last_review_at, coalesce(r.last_review_at, s.created_at),
+        r.reviews
     FROM study_sessions AS s
     CROSS JOIN LATERAL (
         SELECT max(created_at) AS last_review_at, count(*) AS reviews
@@ -75,6 +82,7 @@ AS $$
     SET group_id = excluded.group_id,
         started_at = excluded.started_at,
         last_review_at = excluded.last_review_at,
+        end_time = excluded.end_time,
         review_items_count = excluded.review_items_count;
 $$;
 
@@ -83,8 +91,8 @@ LANGUAGE plpgsql
 AS $$
 BEGIN
     -- a session is inserted before any review can name it (the reviews' foreign key)
-    INSERT INTO session_review_stats (study_session_id, group_id, started_at)
-    SELECT id, group_id, created_at FROM new_rows ORDER BY id;
+    INSERT INTO session_review_stats (study_session_id, group_id, started_at, end_time)
+    SELECT id, group_id, created_at, created_at FROM new_rows;
     RETURN NULL;
 END;
 $$;
@@ -93,13 +101,17 @@ CREATE FUNCTION count_session_reviews() RETURNS trigger
 LANGUAGE plpgsql
 AS $$
 BEGIN
-    PERFORM FROM session_review_stats
-    WHERE study_session_id IN (SELECT study_session_id FROM new_rows)
-    ORDER BY study_session_id
-    FOR UPDATE;
+    -- Several sessions: their rows locked in id order first (one needs no order).
+    IF (SELECT count(DISTINCT study_session_id) FROM new_rows) > 1 THEN
+        PERFORM FROM session_review_stats
+        WHERE study_session_id IN (SELECT study_session_id FROM new_rows)
+        ORDER BY study_session_id
+        FOR NO KEY UPDATE;
+    END IF;
     UPDATE session_review_stats AS st
     SET review_items_count = st.review_items_count + added.reviews,
-        last_review_at = greatest(st.last_review_at, added.last_review_at)
+        last_review_at = greatest(st.last_review_at, added.last_review_at),
+        end_time = coalesce(greatest(st.last_review_at, added.last_review_at), st.started_at)
     FROM (
         SELECT study_session_id, count(*) AS reviews, max(created_at) AS last_review_at
         FROM new_rows
@@ -149,10 +161,65 @@ BEGIN
         TRUNCATE session_review_stats;
     ELSIF EXISTS (SELECT FROM study_sessions) THEN
         UPDATE session_review_stats
-        SET review_items_count = 0, last_review_at = NULL
+        SET review_items_count = 0, last_review_at = NULL, end_time = started_at
         WHERE review_items_count <> 0 OR last_review_at IS NOT NULL;
     END IF;
     RETURN NULL;
+END;
+$$;
+
+-- A page of group the_group's sessions in the order of their activities' names, each activity's
+-- sessions by start (both descending when `descending`): page_size ids after `skipped` sessions.
+-- Activity after activity in name order, each one's sessions along
+-- study_sessions_group_id_activity_idx, so nothing is sorted. An activity that lies wholly before
+-- the page is skipped by counting its sessions, at most as many as are still to skip (an
+-- index-only count), so a page costs what an OFFSET as deep costs in the other orders. STABLE: it
+-- reads in the snapshot of the statement calling it.
+CREATE FUNCTION group_sessions_by_activity(
+    the_group integer, descending boolean, page_size bigint, skipped bigint
+) RETURNS TABLE (id integer)
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    activity integer;
+    here bigint;
+    taken bigint;
+    wanted bigint := page_size;
+    skip bigint := skipped;
+BEGIN
+    FOR activity IN
+        SELECT a.id FROM study_activities AS a
+        ORDER BY CASE WHEN descending THEN a.name END DESC, CASE WHEN NOT descending THEN a.name END
+    LOOP
+        EXIT WHEN wanted <= 0;
+        IF skip > 0 THEN
+            SELECT count(*) INTO here FROM (
+                SELECT FROM study_sessions AS s
+                WHERE s.group_id = the_group AND s.study_activity_id = activity
+                LIMIT skip
+            ) AS counted;
+            IF here < skip THEN
+                skip := skip - here;
+                CONTINUE;
+            END IF;
+        END IF;
+        IF descending THEN
+            RETURN QUERY
+                SELECT s.id FROM study_sessions AS s
+                WHERE s.group_id = the_group AND s.study_activity_id = activity
+                ORDER BY s.created_at DESC, s.id DESC
+                LIMIT wanted OFFSET skip;
+        ELSE
+            RETURN QUERY
+                SELECT s.id FROM study_sessions AS s
+                WHERE s.group_id = the_group AND s.study_activity_id = activity
+                ORDER BY s.created_at, s.id
+                LIMIT wanted OFFSET skip;
+        END IF;
+        GET DIAGNOSTICS taken = ROW_COUNT;
+        wanted := wanted - taken;
+        skip := 0;
+    END LOOP;
 END;
 $$;
 

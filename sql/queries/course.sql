@@ -88,8 +88,8 @@ ORDER BY w.id;
 -- which half of the list the page lies in) hold. A page in the second half of its order is read
 -- from the other end, as list_group_study_sessions does (the group's total is exact: the counters
 -- of migration 0005, and migration 0010's table holds one row per session), so no page skips
--- more than half the group's sessions; the activity order cannot be read backwards that way and
--- skips from its start. The page's sessions are then shaped by study_session_details, and put
+-- more than half the group's sessions; the activity order skips whole activities from its start
+-- instead (group_sessions_by_activity(), migration 0010). The page's sessions are then shaped by study_session_details, and put
 -- back in the page's order by the same keys. Ties are broken by the session's start (activity
 -- name) or id.
 
@@ -190,40 +190,10 @@ LEFT JOIN (
 ORDER BY CASE WHEN $2 THEN listed.id END DESC, CASE WHEN NOT $2 THEN listed.id END;
 
 -- name: course_group_sessions_by_activity
--- Activity by activity in name order, each one's sessions by start: at most $3 + $4 from each,
--- then the page.
+-- Activity by activity in name order, each one's sessions by start (group_sessions_by_activity(),
+-- migration 0010).
 WITH page AS (
-    SELECT either.id
-    FROM (
-        (
-            SELECT picked.id
-            FROM (SELECT id, name FROM study_activities) AS a
-            CROSS JOIN LATERAL (
-                SELECT s.id, s.created_at FROM study_sessions AS s
-                WHERE s.group_id = $1 AND s.study_activity_id = a.id
-                ORDER BY s.created_at DESC, s.id DESC
-                LIMIT $3::bigint + $4::bigint
-            ) AS picked
-            WHERE $2
-            ORDER BY a.name DESC, picked.created_at DESC, picked.id DESC
-            LIMIT $3 OFFSET $4
-        )
-        UNION ALL
-        (
-            SELECT picked.id
-            FROM (SELECT id, name FROM study_activities) AS a
-            CROSS JOIN LATERAL (
-                SELECT s.id, s.created_at FROM study_sessions AS s
-                WHERE s.group_id = $1 AND s.study_activity_id = a.id
-                ORDER BY s.created_at, s.id
-                LIMIT $3::bigint + $4::bigint
-            ) AS picked
-            WHERE NOT $2
-            ORDER BY a.name, picked.created_at, picked.id
-            LIMIT $3 OFFSET $4
-        )
-    ) AS either
-    LIMIT $3
+    SELECT picked.id FROM group_sessions_by_activity($1, $2, $3, $4) AS picked
 )
 SELECT totals.found, totals.total_items, listed.*
 FROM (
@@ -299,14 +269,14 @@ WITH total AS (
         (
             SELECT st.study_session_id AS id FROM session_review_stats AS st
             WHERE st.group_id = $1 AND $2 AND $4 <= (SELECT items FROM total) / 2
-            ORDER BY coalesce(st.last_review_at, st.started_at) DESC, st.study_session_id DESC
+            ORDER BY st.end_time DESC, st.study_session_id DESC
             LIMIT $3 OFFSET $4
         )
         UNION ALL
         (
             SELECT st.study_session_id AS id FROM session_review_stats AS st
             WHERE st.group_id = $1 AND $2 AND $4 > (SELECT items FROM total) / 2
-            ORDER BY coalesce(st.last_review_at, st.started_at), st.study_session_id
+            ORDER BY st.end_time, st.study_session_id
             LIMIT least($3, greatest((SELECT items FROM total) - $4, 0))
             OFFSET greatest((SELECT items FROM total) - $4 - $3, 0)
         )
@@ -314,14 +284,14 @@ WITH total AS (
         (
             SELECT st.study_session_id AS id FROM session_review_stats AS st
             WHERE st.group_id = $1 AND NOT $2 AND $4 <= (SELECT items FROM total) / 2
-            ORDER BY coalesce(st.last_review_at, st.started_at), st.study_session_id
+            ORDER BY st.end_time, st.study_session_id
             LIMIT $3 OFFSET $4
         )
         UNION ALL
         (
             SELECT st.study_session_id AS id FROM session_review_stats AS st
             WHERE st.group_id = $1 AND NOT $2 AND $4 > (SELECT items FROM total) / 2
-            ORDER BY coalesce(st.last_review_at, st.started_at) DESC, st.study_session_id DESC
+            ORDER BY st.end_time DESC, st.study_session_id DESC
             LIMIT least($3, greatest((SELECT items FROM total) - $4, 0))
             OFFSET greatest((SELECT items FROM total) - $4 - $3, 0)
         )

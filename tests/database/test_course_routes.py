@@ -280,13 +280,13 @@ async def test_one_word_with_its_groups(http_server_client, history: History):
 
 SORTS = {
     # sort_by -> the key of a session (as answered) that orders it, ties broken as the statement does
-    "startTime": lambda s: (s["start_time"], s["id"]),
-    "start_time": lambda s: (s["start_time"], s["id"]),
-    "created_at": lambda s: (s["start_time"], s["id"]),
-    "group_name": lambda s: (s["start_time"], s["id"]),
+    "startTime": lambda s: (iso(s["start_time"]), s["id"]),
+    "start_time": lambda s: (iso(s["start_time"]), s["id"]),
+    "created_at": lambda s: (iso(s["start_time"]), s["id"]),
+    "group_name": lambda s: (iso(s["start_time"]), s["id"]),
     "id": lambda s: (s["id"],),
-    "activity_name": lambda s: (s["activity_name"], s["start_time"], s["id"]),
-    "end_time": lambda s: (s["end_time"], s["id"]),
+    "activity_name": lambda s: (s["activity_name"], iso(s["start_time"]), s["id"]),
+    "end_time": lambda s: (iso(s["end_time"]), s["id"]),
     "review_items_count": lambda s: (s["review_items_count"], s["id"]),
 }
 
@@ -370,6 +370,36 @@ async def test_group_sessions_paged_ten_at_a_time(http_server_client, history: H
     assert (
         await get(http_server_client, "/groups/999/study_sessions?page=1&sort_by=startTime&order=desc")
     ).status == 404
+
+
+async def test_every_page_of_every_order(http_server_client, history: History, db: Db):
+    """Pages 1 to 4 of 10 sessions, in every order and direction, put together are the whole order:
+    the pages in the second half read from the other end, the activity order's skips over whole
+    activities, and a page past the end that is empty."""
+    quiz = await db.fetchval("insert_study_activity", "Anki Quiz", "http://localhost:8085")
+    activities = [history.flashcards, history.typing, quiz]
+    for n in range(25):
+        body = {"group_id": history.food, "study_activity_id": activities[(n * 7) % 3]}
+        session = (await call(http_server_client, "POST", "/study_sessions", body)).json["session_id"]
+        for answer in range((n * 5) % 4):
+            review = {"word_id": history.words["水"], "correct": answer % 2 == 0}
+            await call(http_server_client, "POST", f"/study_sessions/{session}/review", review)
+    everything = await sessions_of(http_server_client, history.food, "page=1&sort_by=id&order=asc")
+    everything += await sessions_of(http_server_client, history.food, "page=2&sort_by=id&order=asc")
+    everything += await sessions_of(http_server_client, history.food, "page=3&sort_by=id&order=asc")
+    assert len(everything) == 26
+    for sort_by, key in SORTS.items():
+        for order in ("asc", "desc"):
+            pages = [
+                await sessions_of(
+                    http_server_client, history.food, f"page={n}&sort_by={sort_by}&order={order}"
+                )
+                for n in (1, 2, 3, 4)
+            ]
+            assert [len(page) for page in pages] == [10, 10, 6, 0], (sort_by, order)
+            expected = sorted(everything, key=key, reverse=order == "desc")
+            listed = [s["id"] for page in pages for s in page]
+            assert listed == [s["id"] for s in expected], (sort_by, order)
 
 
 async def test_group_session_sort_keys_stay_exact_through_every_write(

@@ -528,8 +528,9 @@ SELECT coalesce(truth.id, st.study_session_id) AS id
 FROM truth
 FULL JOIN session_review_stats AS st ON st.study_session_id = truth.id
 WHERE truth.id IS NULL OR st.study_session_id IS NULL
-    OR (truth.group_id, truth.created_at, truth.last_review_at, truth.reviews)
-        IS DISTINCT FROM (st.group_id, st.started_at, st.last_review_at, st.review_items_count);
+    OR (truth.group_id, truth.created_at, truth.last_review_at, coalesce(truth.last_review_at, truth.created_at),
+        truth.reviews)
+        IS DISTINCT FROM (st.group_id, st.started_at, st.last_review_at, st.end_time, st.review_items_count);
 
 -- name: count_session_review_stats
 SELECT count(*) FROM session_review_stats;
