@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import tornado.testing
 
 from langportal import portaldb
 
@@ -119,6 +120,10 @@ def test_two_servers_cannot_share_a_data_dir(data_dir):
 )
 def test_bad_settings_fail_with_one_clear_line(spawn, args, message, unused_port):
     args = [a.format(port=unused_port, server=SERVER) for a in args]
+    if "--port" not in args:  # not the default 5000, which a server of the user's may hold
+        sock, listen_port = tornado.testing.bind_unused_port()
+        sock.close()
+        args += ["--port", str(listen_port)]
     code, log = spawn(*args).finish()
     assert code == 2
     assert message in log
