@@ -75,8 +75,10 @@ async def run(balancer: str, database: str, seconds: float, request_timeout: flo
                     raise_error=False,
                 )
                 status = reply.code
-            except Exception:  # cut off: a connection reset or a timeout
+            except Exception as exc:  # cut off: a connection reset or a timeout (which, named here)
                 status = 599
+                kind = f"{type(exc).__name__}: {exc}"[:80]
+                counts.setdefault("cut_off", {})[kind] = counts.get("cut_off", {}).get(kind, 0) + 1
             counts["statuses"][str(status)] = counts["statuses"].get(str(status), 0) + 1
             if status == 201:
                 counts["201s_seen"] += 1

@@ -245,7 +245,10 @@ def test_a_database_restart_under_load_costs_seconds_of_failures_and_loses_nothi
     every write is acknowledged once. With PgBouncer's default server_login_retry (15 s) instead of
     deploy/pgbouncer.ini's 1 s the failures lasted about 15 s."""
     answered = sum(cluster.answered(server) for server in cluster.haproxy())
-    client, out = _load(cluster, seconds=15)
+    # The client waits longer than an instance may take to answer 503 (--pool-timeout +
+    # --statement-timeout + 1 = 11 s): a request sent as PostgreSQL goes down waits in PgBouncer for
+    # a server, and on a busy machine its 503 came after the client's default 5 s (counted as 599).
+    client, out = _load(cluster, seconds=15, request_timeout=15)
     try:
         wait_until_sync(
             lambda: sum(cluster.answered(server) for server in cluster.haproxy()) >= answered + 100,
