@@ -46,12 +46,20 @@ print(json.dumps({"status": reply.status, "headers": headers, "body": reply.read
 MIGRATIONS = len(list((ROOT / "sql" / "migrations").glob("*.sql")))
 
 
-def _cannot_run() -> str | None:
+PGBIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def cannot_run_a_cluster() -> str | None:
+    """Why deploy/cluster.sh cannot run here (a primary and its standby, PgBouncer, HAProxy, in
+    network namespaces), or None; the cluster tests skip with it."""
     if os.geteuid() != 0:
         return "the cluster needs root (ip netns)"
-    for tool in ("pgbouncer", "haproxy", "/usr/lib/postgresql/15/bin/initdb", "ip"):
+    for tool in ("ip", "pgbouncer", "haproxy"):
         if not shutil.which(tool):
             return f"{tool} is missing (apt-get install -y postgresql-15 pgbouncer haproxy iproute2)"
+    for tool in ("initdb", "pg_ctl", "pg_basebackup"):
+        if not (PGBIN / tool).exists():
+            return f"{PGBIN / tool} is missing (apt-get install -y postgresql-15)"
     probe = f"lp-probe-{os.getpid()}"
     added = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True, check=False)
     if added.returncode != 0:
@@ -60,7 +68,8 @@ def _cannot_run() -> str | None:
     return None
 
 
-pytestmark = pytest.mark.skipif(_cannot_run() is not None, reason=str(_cannot_run()))
+CANNOT_RUN = cannot_run_a_cluster()
+pytestmark = pytest.mark.skipif(CANNOT_RUN is not None, reason=str(CANNOT_RUN))
 
 
 def _namespaces() -> set[str]:
@@ -113,6 +122,16 @@ class Cluster:
     def answered(self, server: str) -> int:
         """How many 2xx answers ``server`` has given through HAProxy."""
         return int(self.haproxy_stats()[server]["hrsp_2xx"] or 0)
+
+    def answered_by_all(self) -> int:
+        """How many 2xx answers the instances have given through HAProxy, together."""
+        return sum(self.answered(server) for server in self.haproxy())
+
+    def wait_for_answers(self, since: int, more: int = 100) -> None:
+        """Until the instances have given ``more`` 2xx answers after ``since`` (answered_by_all)."""
+        wait_until_sync(
+            lambda: self.answered_by_all() >= since + more, 30, f"{more} answers to the load", 0.05
+        )
 
     def haproxy_stats(self) -> dict[str, dict[str, str]]:
         """HAProxy's statistics of each instance, by the names of its CSV's columns."""
@@ -244,18 +263,13 @@ def test_a_database_restart_under_load_costs_seconds_of_failures_and_loses_nothi
     takes out an instance whose request was in flight) for a few seconds, then are 201s again;
     every write is acknowledged once. With PgBouncer's default server_login_retry (15 s) instead of
     deploy/pgbouncer.ini's 1 s the failures lasted about 15 s."""
-    answered = sum(cluster.answered(server) for server in cluster.haproxy())
+    answered = cluster.answered_by_all()
     # The client waits longer than an instance may take to answer 503 (--pool-timeout +
     # --statement-timeout + 1 = 11 s): a request sent as PostgreSQL goes down waits in PgBouncer for
     # a server, and on a busy machine its 503 came after the client's default 5 s (counted as 599).
     client, out = _load(cluster, seconds=15, request_timeout=15)
     try:
-        wait_until_sync(
-            lambda: sum(cluster.answered(server) for server in cluster.haproxy()) >= answered + 100,
-            30,
-            "100 answers to the load",
-            0.05,
-        )
+        cluster.wait_for_answers(answered)
         cluster.run("database", "restart")
         output, _ = client.communicate(timeout=90)
     finally:

@@ -18,9 +18,7 @@ any is missing. The cluster of each case is removed (``down``) whatever happens.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -29,34 +27,14 @@ from typing import Any
 
 import pytest
 
-from ..helpers import wait_until_sync
-from .test_cluster import Cluster, _load, _namespaces
+from .test_cluster import CANNOT_RUN, Cluster, _load, _namespaces
 
-PGBIN = Path("/usr/lib/postgresql/15/bin")
 # The figures of the last run, one JSON line per case (for a report; pytest -s prints them too).
 FIGURES = Path(tempfile.gettempdir()) / "langportal-failover-figures.jsonl"
 LOAD_SECONDS = 16  # the load client's run; the failover comes about 1-2 s into it
 MOST_FAILING_AFTER_PROMOTION = 10.0
 
 
-def _cannot_run() -> str | None:
-    if os.geteuid() != 0:
-        return "the failover test needs root (ip netns)"
-    for tool in ("ip", "pgbouncer", "haproxy"):
-        if not shutil.which(tool):
-            return f"{tool} is missing (apt-get install -y postgresql-15 pgbouncer haproxy iproute2)"
-    for tool in ("initdb", "pg_ctl", "pg_basebackup"):
-        if not (PGBIN / tool).exists():
-            return f"{PGBIN / tool} is missing (apt-get install -y postgresql-15)"
-    probe = f"lp-probe-{os.getpid()}"
-    added = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True, check=False)
-    if added.returncode != 0:
-        return f"ip netns add is not permitted here: {added.stderr.strip()}"
-    subprocess.run(["ip", "netns", "del", probe], check=False)
-    return None
-
-
-CANNOT_RUN = _cannot_run()
 pytestmark = pytest.mark.skipif(CANNOT_RUN is not None, reason=str(CANNOT_RUN))
 
 
@@ -115,17 +93,12 @@ def test_a_failover_under_load_loses_nothing_and_costs_seconds_of_503s(fresh_clu
     cluster = fresh_cluster
     cluster.up(2, via)
     assert cluster.haproxy() == {"app1": "UP", "app2": "UP"}
-    answered = sum(cluster.answered(server) for server in cluster.haproxy())
+    answered = cluster.answered_by_all()
     # the rows are counted on whichever database is the primary at the end, directly (the client
     # connects to the URL naming both as the service does: past a hung first host)
     client, out = _load(cluster, seconds=LOAD_SECONDS, database=cluster.info["direct"], request_timeout=15)
     try:
-        wait_until_sync(
-            lambda: sum(cluster.answered(server) for server in cluster.haproxy()) >= answered + 100,
-            30,
-            "100 answers to the load",
-            0.05,
-        )
+        cluster.wait_for_answers(answered)
         cluster.run("database", how)  # the primary's host dies, or hangs
         promoted_at = time.time()
         cluster.run("database", "promote")
