@@ -27,6 +27,7 @@
 #   deploy/cluster.sh info              # name=..., subnet=..., balancer=..., database=..., namespaces=...
 #   deploy/cluster.sh status            # namespaces, processes, HAProxy's view of the instances
 #   deploy/cluster.sh instance I start|term|kill    # start, SIGTERM or SIGKILL instance I
+#   deploy/cluster.sh instance I freeze|thaw        # SIGSTOP, SIGCONT instance I (a hung instance)
 #   deploy/cluster.sh database stop|start|restart   # the primary's PostgreSQL
 #   deploy/cluster.sh database kill|freeze|thaw     # SIGKILL, SIGSTOP, SIGCONT every process of
 #                                                   # the primary's host (a dead or a hung host)
@@ -463,7 +464,9 @@ case "$command" in
       start) instance_start "$1" ;;
       term) instance_signal "$1" TERM ;;
       kill) instance_signal "$1" KILL ;;
-      *) die "instance I start|term|kill" ;;
+      freeze) instance_signal "$1" STOP ;;
+      thaw) instance_signal "$1" CONT ;;
+      *) die "instance I start|term|kill|freeze|thaw" ;;
     esac ;;
   database) load_run; database_ctl "$@" ;;
   _sql) load_run; sql_on "$@" ;; # for status: a psql that `timeout` can end (a frozen host never answers)

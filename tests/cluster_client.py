@@ -12,7 +12,8 @@ from the database and writes the counts: 201s seen, writes acknowledged, rows fo
 at another time), reused ids (of those, the ids now holding another session), duplicates (rows
 no acknowledged write accounts for), writes never
 acknowledged, and when the failed attempts began and ended (seconds from the start;
-``failing_for_s`` between the first and the last). ``timeline`` lists every failed attempt as
+``failing_for_s`` between the first and the last). ``answers`` holds the first answer of each
+failing status: its ``Retry-After`` header and body. ``timeline`` lists every failed attempt as
 [wall-clock time it ended, status] and ``ok_at`` the wall-clock time of every 201, so a test can
 count them from a moment of its own (a promotion).
 
@@ -51,6 +52,7 @@ async def run(balancer: str, database: str, seconds: float, request_timeout: flo
         await db.close()
     client = tornado.httpclient.AsyncHTTPClient(force_instance=True, max_clients=CONCURRENCY)
     counts = {"201s_seen": 0, "attempts": 0, "failed_attempts": 0, "statuses": {}}
+    answers: dict[str, dict[str, str | None]] = {}  # the first answer of each failing status
     acknowledged: dict[str, int] = {}
     stored_at: dict[str, dt.datetime] = {}  # each acknowledged key's created_at, as the 201 said
     timeline: list[tuple[float, int]] = []  # each failed attempt: when it ended (wall clock), status
@@ -88,6 +90,11 @@ async def run(balancer: str, database: str, seconds: float, request_timeout: flo
                 ok_at.append(round(time.time(), 3))
                 return
             counts["failed_attempts"] += 1
+            if status != 599 and str(status) not in answers:
+                answers[str(status)] = {
+                    "retry_after": reply.headers.get("Retry-After"),
+                    "body": reply.body.decode(errors="replace")[:300],
+                }
             failed_at.append(time.monotonic() - started)
             timeline.append((round(time.time(), 3), status))
             await asyncio.sleep(0.1)
@@ -129,6 +136,7 @@ async def run(balancer: str, database: str, seconds: float, request_timeout: flo
         "last_failure_s": round(max(failed_at), 2) if failed_at else None,
         "failing_for_s": round(max(failed_at) - min(failed_at), 2) if failed_at else 0,
         "seconds": round(elapsed, 2),
+        "answers": answers,
         "req_s": round(counts["attempts"] / elapsed, 1),
         "timeline": timeline,
         "ok_at": ok_at,
