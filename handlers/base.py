@@ -113,14 +113,22 @@ class APIHandler(tornado.web.RequestHandler):
         self.set_status(204)
         await self.finish()
 
+    async def head(self, *args: str) -> None:
+        """HEAD: this route's GET, answered without its body (Tornado sends the status and the
+        headers, Content-Length included); a route without a GET answers 405."""
+        answered = self.get(*args)
+        if answered is not None:  # Tornado's get may be a plain method; ours are coroutines
+            await answered
+
     @classmethod
     def allowed_methods(cls) -> list[str]:
-        own = [
-            method
-            for method in _METHODS
-            if getattr(cls, method.lower()) is not getattr(tornado.web.RequestHandler, method.lower())
-        ]
-        return [*own, "OPTIONS"]
+        """The methods of this route, for Allow and the CORS preflight: those its class defines,
+        HEAD where it defines GET (see head), and OPTIONS."""
+
+        def defines(method: str) -> bool:
+            return getattr(cls, method.lower()) is not getattr(tornado.web.RequestHandler, method.lower())
+
+        return [*(method for method in _METHODS if defines("GET" if method == "HEAD" else method)), "OPTIONS"]
 
     # -- helpers for endpoints -------------------------------------------------------------------
 

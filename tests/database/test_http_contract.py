@@ -58,11 +58,11 @@ async def test_unknown_paths_answer_json_404(http_server_client, db: Db, path, m
 @pytest.mark.parametrize(
     ("method", "path", "allow"),
     [
-        ("PUT", "/api/study_sessions", "GET, POST, OPTIONS"),
-        ("DELETE", "/api/study_sessions", "GET, POST, OPTIONS"),
-        ("PATCH", "/api/study_sessions", "GET, POST, OPTIONS"),
-        ("POST", "/api/study_sessions/1", "GET, OPTIONS"),
-        ("DELETE", "/api/study_sessions/1", "GET, OPTIONS"),
+        ("PUT", "/api/study_sessions", "GET, HEAD, POST, OPTIONS"),
+        ("DELETE", "/api/study_sessions", "GET, HEAD, POST, OPTIONS"),
+        ("PATCH", "/api/study_sessions", "GET, HEAD, POST, OPTIONS"),
+        ("POST", "/api/study_sessions/1", "GET, HEAD, OPTIONS"),
+        ("DELETE", "/api/study_sessions/1", "GET, HEAD, OPTIONS"),
     ],
 )
 async def test_method_not_allowed(http_server_client, db: Db, method, path, allow):
@@ -71,6 +71,50 @@ async def test_method_not_allowed(http_server_client, db: Db, method, path, allo
     assert reply.headers["Allow"] == allow
     assert reply.json == {"error": f"{method} is not allowed on {path}; use {allow}"}
     assert reply.headers["Access-Control-Allow-Origin"] == "*"
+
+
+# -- HEAD ------------------------------------------------------------------------------------------
+
+# answers that differ between two requests whatever the method
+_PER_REQUEST = {"Date", "X-Request-Id", "Etag"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/groups",
+        "/api/groups/1",
+        "/api/groups/1/words?per_page=5",
+        "/api/words/1",
+        "/api/study_sessions/{created}",
+        "/api/openapi.json",
+        "/healthz",
+        "/readyz",
+        "/groups?page=1&sort_by=word_count",
+        "/api/study-activities",
+        "/api/groups/123456",  # 404
+        "/api/study_sessions/abc",  # 400
+        "/api/nothing",  # no route: 404
+    ],
+)
+async def test_head_answers_as_get_does_without_the_body(http_server_client, db: Db, catalog: Catalog, path):
+    created = await send(http_server_client, "POST", "/api/study_sessions", VALID)
+    path = path.format(created=created.json["study_session"]["id"])
+    got = await send(http_server_client, "GET", path)
+    head = await send(http_server_client, "HEAD", path)
+    assert head.status == got.status
+    assert head.body == b""
+    assert int(head.headers["Content-Length"]) == len(got.body) > 0
+    assert {k: v for k, v in head.headers.get_all() if k not in _PER_REQUEST} == {
+        k: v for k, v in got.headers.get_all() if k not in _PER_REQUEST
+    }
+
+
+async def test_head_of_a_route_without_get_is_not_allowed(http_server_client, db: Db):
+    reply = await send(http_server_client, "HEAD", "/api/study_sessions/1/words/1/review")
+    assert reply.status == 405
+    assert reply.headers["Allow"] == "POST, OPTIONS"
+    assert reply.body == b""
 
 
 # -- request ids and the access log ----------------------------------------------------------------
@@ -130,7 +174,7 @@ async def test_preflight(http_server_client, db: Db):
     assert reply.status == 204
     assert reply.body == b""
     assert reply.headers["Access-Control-Allow-Origin"] == "*"
-    assert reply.headers["Access-Control-Allow-Methods"] == "GET, POST, OPTIONS"
+    assert reply.headers["Access-Control-Allow-Methods"] == "GET, HEAD, POST, OPTIONS"
     assert "Content-Type" in reply.headers["Access-Control-Allow-Headers"]
     assert int(reply.headers["Access-Control-Max-Age"]) > 0
 
@@ -140,7 +184,7 @@ async def test_preflight_of_a_single_session(http_server_client, db: Db):
         http_server_client, "OPTIONS", "/api/study_sessions/7", headers={"Origin": "http://x.test"}
     )
     assert reply.status == 204
-    assert reply.headers["Access-Control-Allow-Methods"] == "GET, OPTIONS"
+    assert reply.headers["Access-Control-Allow-Methods"] == "GET, HEAD, OPTIONS"
 
 
 @pytest.mark.parametrize(
