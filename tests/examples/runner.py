@@ -370,11 +370,12 @@ def run_sh(block: Block, address: str, root: Path = ROOT) -> None:
     )
 
 
-def run_python(block: Block, database_url: str, root: Path = ROOT) -> None:
+def run_python(block: Block, database_url: str | None, root: Path = ROOT) -> None:
     """Run a python block as a user's suite would: a pytest file of its own in a new temporary
     folder (outside the checkout) with a pytest.ini of its own (:data:`PYTEST_INI`), run there with
-    the virtualenv's ``pytest`` and ``DATABASE_URL``; no ``PYTHONPATH``, so it imports only what
-    the installed project gives. It must pass, with at least one test passed."""
+    the virtualenv's ``pytest`` and ``DATABASE_URL`` (none when ``database_url`` is None: a machine
+    without a PostgreSQL); no ``PYTHONPATH``, so it imports only what the installed project gives.
+    It must pass, with at least one test passed."""
     with _folder() as folder:
         name = "test_" + re.sub(r"[^a-z0-9]+", "_", block.path.lower().removesuffix(".md")).strip("_")
         test_file = folder / f"{name}_{block.line}.py"
@@ -384,7 +385,7 @@ def run_python(block: Block, database_url: str, root: Path = ROOT) -> None:
         pytest = str(Path(sys.executable).parent / "pytest")
         argv = [pytest, "-p", "no:cacheprovider", "-c", str(folder / "pytest.ini")]
         argv += ["--confcutdir", str(folder), f"--junitxml={report}", "-ra", str(test_file)]
-        env = environment({"DATABASE_URL": database_url})
+        env = environment({"DATABASE_URL": database_url} if database_url is not None else None)
         status, output = run(argv, cwd=folder, env=env, timeout=PYTHON_TIMEOUT)
         passed = _passed(report)
     if status == 0 and passed:

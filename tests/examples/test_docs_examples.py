@@ -37,6 +37,13 @@ def test_example(block: Block, request: pytest.FixtureRequest) -> None:
         _run(lambda: runner.run_sh(block, live.address), server_log=lambda: live.log_since(seen))
 
 
+def test_the_readmes_test_suite_example_runs_without_a_database_url() -> None:
+    """The README's test-client example on a machine with no PostgreSQL (no DATABASE_URL): it
+    starts an embedded one of its own."""
+    (block,) = [block for block in BLOCKS if block.path == "README.md" and block.kind == "python"]
+    _run(lambda: runner.run_python(block, None))
+
+
 def _run(example: Callable[[], None], server_log: Callable[[], str] | None = None) -> None:
     try:
         example()
