@@ -69,6 +69,7 @@ def _serve_embedded(config: Config, sockets: list[Any]) -> None:
         _serve_on(config, embedded.dsn, where, sockets, seed_demo=True)
     finally:
         embedded.stop()  # after every server process was reaped (supervise returns only then)
+    log.info("embedded PostgreSQL stopped; its data stays in %s", embedded.data_dir)
 
 
 def _serve_on(config: Config, dsn: str, where: str, sockets: list[Any], *, seed_demo: bool = False) -> None:

@@ -260,9 +260,8 @@ async def _lock(conn: Connection, queries: Queries, lock_wait: float) -> None:
 async def _seed_demo(conn: Connection, queries: Queries) -> None:
     if await conn.fetchval(queries.has_catalogue):
         log.info(
-            "the database already has groups or study activities, so the demo data set (%s) was "
-            "not loaded; it is loaded only into an empty database (POST /api/full_reset, with "
-            "--enable-reset, replaces everything with it)",
+            "kept the data already in the database: the demo data set (%s) goes only into an "
+            "empty one (POST /api/full_reset, with --enable-reset, replaces everything with it)",
             SEED_FILE.name,
         )
         return

@@ -74,9 +74,8 @@ async def test_seeding_a_database_with_data_says_it_skipped_the_demo_data(demo: 
     assert [dict(row) for row in await demo.pool.fetch(FIXTURE_SQL.catalogue_counts)] == before
     messages = [r.getMessage() for r in caplog.records if r.name == "portaldb.migrations"]
     assert messages == [
-        "the database already has groups or study activities, so the demo data set (demo.sql) was "
-        "not loaded; it is loaded only into an empty database (POST /api/full_reset, with "
-        "--enable-reset, replaces everything with it)"
+        "kept the data already in the database: the demo data set (demo.sql) goes only into an "
+        "empty one (POST /api/full_reset, with --enable-reset, replaces everything with it)"
     ]
 
 

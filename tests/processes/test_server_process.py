@@ -64,7 +64,7 @@ def test_embedded_server_lifecycle(spawn, data_dir, unused_port):
     first.process.send_signal(signal.SIGTERM)
     code, log = first.finish()
     assert code == 0, log
-    assert "stopped" in log
+    assert f"embedded PostgreSQL stopped; its data stays in {data_dir}" in log
     assert "Traceback" not in log
 
     # The data survived; a crash (SIGKILL leaves PostgreSQL running) is recovered from.
