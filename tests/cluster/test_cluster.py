@@ -302,7 +302,9 @@ def test_a_hung_instance_is_taken_out_and_the_requests_it_holds_end_in_504s(clus
     result = json.loads(out.read_text())
     print(f"\nhung instance: down after {down_after:.2f} s, its requests ended after {held_for:.1f} s")
     print(f"hung instance: {json.dumps(_counts(result))}")
-    assert down_after <= 2.0
+    # two failed checks: the first ends within inter + its timeout (1 s), the second fastinter +
+    # its timeout later (0.75 s); 1.3-1.7 s measured
+    assert down_after <= 2.5
     assert 14 < held_for < 20  # timeout server
     # a 503 too, at times: a write waiting for a lock the frozen instance's open transaction holds
     # is cut by the statement timeout
