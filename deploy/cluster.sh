@@ -68,6 +68,7 @@ app_ip() { echo "$NET.$((10 + $1))"; }
 # the URL the instances use: PgBouncer's, or both databases' with the primary chosen at each connect
 db_url() { if [ "$VIA" = direct ]; then direct_url; else pooler_url; fi; }
 pooler_url() { echo "postgresql://langportal:$PASSWORD@$NET.20:6432/langportal"; }
+proxy_url() { echo "postgresql://langportal:$PASSWORD@$NET.20:5432/langportal"; } # HAProxy's, to the primary
 direct_url() {
   echo "postgresql://langportal:$PASSWORD@$NET.10:5432,$NET.16:5432/langportal?target_session_attrs=read-write"
 }
@@ -355,6 +356,7 @@ info() {
   echo "database=$(db_url)"
   echo "direct=$(direct_url)"
   echo "pooler=$(pooler_url)"
+  echo "proxy=$(proxy_url)"
   echo "primary=$NET.10:5432"
   echo "standby=$NET.16:5432"
   echo "namespaces=$(all_namespaces | tr '\n' ' ' | sed 's/ $//')"

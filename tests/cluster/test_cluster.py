@@ -133,8 +133,14 @@ class Cluster:
             lambda: self.answered_by_all() >= since + more, 30, f"{more} answers to the load", 0.05
         )
 
-    def haproxy_stats(self) -> dict[str, dict[str, str]]:
-        """HAProxy's statistics of each instance, by the names of its CSV's columns."""
+    def database_states(self) -> dict[str, str]:
+        """HAProxy's state of each database (db, db2: UP or DOWN) in its TCP proxy to the primary."""
+        stats = self.haproxy_stats("database")
+        return {server: fields["status"].split()[0] for server, fields in stats.items()}
+
+    def haproxy_stats(self, proxy: str = "instances") -> dict[str, dict[str, str]]:
+        """HAProxy's statistics of each server of ``proxy`` (the instances, or the databases), by the
+        names of its CSV's columns."""
         with socket.socket(socket.AF_UNIX) as sock:
             sock.connect(str(self.state / "haproxy.sock"))
             sock.sendall(b"show stat\n")
@@ -146,7 +152,7 @@ class Cluster:
         stats = {}
         for line in lines[1:]:
             fields = dict(zip(names, line.split(","), strict=False))
-            if fields.get("pxname") == "instances" and fields.get("svname", "").startswith("app"):
+            if fields.get("pxname") == proxy and fields.get("svname") not in (None, "FRONTEND", "BACKEND"):
                 stats[fields["svname"]] = fields
         return stats
 

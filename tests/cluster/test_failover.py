@@ -18,7 +18,9 @@ any is missing. The cluster of each case is removed (``down``) whatever happens.
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -27,7 +29,8 @@ from typing import Any
 
 import pytest
 
-from .test_cluster import CANNOT_RUN, Cluster, _load, _namespaces
+from ..helpers import wait_until_sync
+from .test_cluster import CANNOT_RUN, Cluster, _counts, _load, _namespaces
 
 # The figures of the last run, one JSON line per case (for a report; pytest -s prints them too).
 FIGURES = Path(tempfile.gettempdir()) / "langportal-failover-figures.jsonl"
@@ -135,3 +138,46 @@ def test_a_failover_under_load_loses_nothing_and_costs_seconds_of_503s(fresh_clu
     assert figures["failing_after_promoted_s"] <= MOST_FAILING_AFTER_PROMOTION, figures
     assert figures["201s_after_promotion"] >= 50, figures  # and it took writes again
     cluster.all_up(timeout=30)
+    if how == "freeze":
+        _the_thawed_old_primary_gets_nothing(cluster, via)
+
+
+# Which database a new connection reaches: its address, as that server sees it.
+REACHED = """
+import asyncio, sys, asyncpg
+async def main():
+    conn = await asyncpg.connect(sys.argv[1], timeout=10)
+    try:
+        print(await conn.fetchval("SELECT host(inet_server_addr())"))
+    finally:
+        await conn.close()
+asyncio.run(main())
+"""
+
+
+def _the_thawed_old_primary_gets_nothing(cluster: Cluster, via: str) -> None:
+    """The frozen old primary thawed after the failover: it still says it is the primary, and
+    HAProxy's check takes it in again. Through PgBouncer, a new connection through HAProxy's TCP
+    proxy (as PgBouncer opens them) still reaches the new primary (no failback: deploy/haproxy.cfg's
+    stick table, which learnt the new primary from PgBouncer's connections after the failover;
+    `balance first` alone sends it to the old one, listed first). Either way the running instances
+    keep writing to the new primary: writes through the balancer are 201s, stored there."""
+    cluster.run("database", "thaw")
+    wait_until_sync(lambda: cluster.database_states()["db"] == "UP", 30, "HAProxy to take the old primary in")
+    new_primary = cluster.info["standby"].split(":")[0]
+    for _ in range(3 if via == "pgbouncer" else 0):  # each a new connection
+        reached = cluster.run("exec", "client", sys.executable, "-c", REACHED, cluster.info["proxy"])
+        assert reached.strip() == new_primary, cluster.database_states()
+    on_new_primary = re.sub(r"@[^/]+/", f"@{cluster.info['standby']}/", cluster.info["direct"]).split("?")[0]
+    client, out = _load(cluster, seconds=3, database=on_new_primary)
+    try:
+        output, _ = client.communicate(timeout=60)
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait()
+    assert client.returncode == 0, output
+    result = json.loads(out.read_text())
+    print(f"after the old primary's thaw: {json.dumps(_counts(result))}")
+    assert set(result["statuses"]) == {"201"}, result["statuses"]
+    assert result["rows_found"] == result["acknowledged"] > 0, _counts(result)
