@@ -11,6 +11,7 @@ any is missing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -197,13 +198,30 @@ def test_instances_started_at_once_on_an_empty_database_create_the_schema_once(c
     assert not any("Traceback" in log or "error" in log.lower() for log in logs), logs
 
 
+class Load:
+    """The load client (tests/cluster_client.py) running in the cluster's client namespace."""
+
+    def __init__(self, process: subprocess.Popen[str], out: Path) -> None:
+        self.process = process
+        self.out = out
+
+    def result(self, timeout: float = 90) -> dict[str, Any]:
+        """Waits for the client to end (it must end well); what it counted."""
+        output, _ = self.process.communicate(timeout=timeout)
+        assert self.process.returncode == 0, output
+        result: dict[str, Any] = json.loads(self.out.read_text())
+        return result
+
+
+@contextlib.contextmanager
 def _load(
     cluster: Cluster, seconds: float, database: str | None = None, request_timeout: float = 5
-) -> tuple[subprocess.Popen[str], Path]:
-    """The load client (tests/cluster_client.py) started in the client namespace for ``seconds``;
-    it counts the rows through ``database`` (default: the URL the instances use)."""
+) -> Iterator[Load]:
+    """The load client started in the client namespace for ``seconds``; it counts the rows through
+    ``database`` (default: the URL the instances use). Killed if it still runs when the block ends
+    (a test that failed first)."""
     out = cluster.state / f"load-{time.monotonic_ns()}.json"
-    client = subprocess.Popen(
+    process = subprocess.Popen(
         [
             *(str(CLUSTER), "exec", "client", sys.executable, "-m", "tests.cluster_client"),
             *(cluster.balancer, database or cluster.database, str(seconds), str(out), str(request_timeout)),
@@ -214,7 +232,12 @@ def _load(
         stderr=subprocess.STDOUT,
         text=True,
     )
-    return client, out
+    try:
+        yield Load(process, out)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def _counts(result: dict[str, Any]) -> dict[str, Any]:
@@ -237,8 +260,7 @@ def _assert_each_write_acknowledged_once(result: dict[str, Any]) -> None:
 def test_an_instance_stopped_under_load_loses_and_duplicates_nothing(cluster, index, how):
     server = f"app{index}"
     answered = cluster.answered(server)
-    client, out = _load(cluster, seconds=12)
-    try:
+    with _load(cluster, seconds=12) as load:
         # under load: the instance has answered some of it (the client takes a while to start)
         wait_until_sync(
             lambda: cluster.answered(server) >= answered + 50, 30, f"50 answers of {server} to the load", 0.05
@@ -252,13 +274,7 @@ def test_an_instance_stopped_under_load_loses_and_duplicates_nothing(cluster, in
             time.sleep(0.05)
         cluster.run("instance", str(index), "start")
         up_after = cluster.wait_state(server, "UP", timeout=30)
-        output, _ = client.communicate(timeout=90)
-    finally:
-        if client.poll() is None:
-            client.kill()
-            client.wait()
-    assert client.returncode == 0, output
-    result = json.loads(out.read_text())
+        result = load.result()
     print(
         f"\n{how}: {server} down in HAProxy after {down_after:.2f} s, up again {up_after:.2f} s after restart"
     )
@@ -279,33 +295,28 @@ def test_a_hung_instance_is_taken_out_and_the_requests_it_holds_end_in_504s(clus
     (the keys are found: no second row) and joins again."""
     server = "app3"
     answered = cluster.answered(server)
-    client, out = _load(cluster, seconds=30, request_timeout=20)
-    try:
+    with _load(cluster, seconds=30, request_timeout=20) as load:
         wait_until_sync(
             lambda: cluster.answered(server) >= answered + 50, 30, f"50 answers of {server} to the load", 0.05
         )
         cluster.run("instance", "3", "freeze")
         frozen_at = time.monotonic()
-        down_after = cluster.wait_state(server, "DOWN", timeout=5)
-        # the requests it held have ended (HAProxy's 504s)
-        wait_until_sync(
-            lambda: cluster.haproxy_stats()[server]["scur"] == "0", 25, f"{server}'s requests to end"
-        )
-        held_for = time.monotonic() - frozen_at
-        cluster.run("instance", "3", "thaw")
-        cluster.wait_state(server, "UP", timeout=30)
-        thawed = cluster.answered(server)
-        wait_until_sync(
-            lambda: cluster.answered(server) >= thawed + 10, 30, f"{server} answering again", 0.05
-        )
-        output, _ = client.communicate(timeout=90)
-    finally:
-        cluster.run("instance", "3", "thaw")
-        if client.poll() is None:
-            client.kill()
-            client.wait()
-    assert client.returncode == 0, output
-    result = json.loads(out.read_text())
+        try:
+            down_after = cluster.wait_state(server, "DOWN", timeout=5)
+            # the requests it held have ended (HAProxy's 504s)
+            wait_until_sync(
+                lambda: cluster.haproxy_stats()[server]["scur"] == "0", 25, f"{server}'s requests to end"
+            )
+            held_for = time.monotonic() - frozen_at
+            cluster.run("instance", "3", "thaw")
+            cluster.wait_state(server, "UP", timeout=30)
+            thawed = cluster.answered(server)
+            wait_until_sync(
+                lambda: cluster.answered(server) >= thawed + 10, 30, f"{server} answering again", 0.05
+            )
+            result = load.result()
+        finally:
+            cluster.run("instance", "3", "thaw")
     print(f"\nhung instance: down after {down_after:.2f} s, its requests ended after {held_for:.1f} s")
     print(f"hung instance: {json.dumps(_counts(result))}")
     # two failed checks: the first ends within inter + its timeout (1 s), the second fastinter +
@@ -334,17 +345,10 @@ def test_a_database_restart_under_load_costs_seconds_of_failures_and_loses_nothi
     # The client waits longer than an instance may take to answer 503 (--pool-timeout +
     # --statement-timeout + 1 = 11 s): a request sent as PostgreSQL goes down may wait in PgBouncer
     # for a server that long, and must not be counted as cut off (599) before its 503 comes.
-    client, out = _load(cluster, seconds=15, request_timeout=15)
-    try:
+    with _load(cluster, seconds=15, request_timeout=15) as load:
         cluster.wait_for_answers(answered)
         cluster.run("database", "restart")
-        output, _ = client.communicate(timeout=90)
-    finally:
-        if client.poll() is None:
-            client.kill()
-            client.wait()
-    assert client.returncode == 0, output
-    result = json.loads(out.read_text())
+        result = load.result()
     print(f"\ndatabase restart: failures for {result['failing_for_s']} s: {json.dumps(_counts(result))}")
     _assert_each_write_acknowledged_once(result)
     assert result["failing_for_s"] < 8

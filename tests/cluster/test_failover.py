@@ -99,20 +99,13 @@ def test_a_failover_under_load_loses_nothing_and_costs_seconds_of_503s(fresh_clu
     answered = cluster.answered_by_all()
     # the rows are counted on whichever database is the primary at the end, directly (the client
     # connects to the URL naming both as the service does: past a hung first host)
-    client, out = _load(cluster, seconds=LOAD_SECONDS, database=cluster.info["direct"], request_timeout=15)
-    try:
+    with _load(cluster, seconds=LOAD_SECONDS, database=cluster.info["direct"], request_timeout=15) as load:
         cluster.wait_for_answers(answered)
         cluster.run("database", how)  # the primary's host dies, or hangs
         promoted_at = time.time()
         cluster.run("database", "promote")
         promoted_in = time.time() - promoted_at
-        output, _ = client.communicate(timeout=LOAD_SECONDS + 90)
-    finally:
-        if client.poll() is None:
-            client.kill()
-            client.wait()
-    assert client.returncode == 0, output
-    result = json.loads(out.read_text())
+        result = load.result(timeout=LOAD_SECONDS + 90)
     figures = {
         "case": f"{via}, old primary {'killed' if how == 'kill' else 'frozen'}",
         **_figures(result, promoted_at, promoted_in),
@@ -169,15 +162,8 @@ def _the_thawed_old_primary_gets_nothing(cluster: Cluster, via: str) -> None:
         reached = cluster.run("exec", "client", sys.executable, "-c", REACHED, cluster.info["proxy"])
         assert reached.strip() == new_primary, cluster.database_states()
     on_new_primary = re.sub(r"@[^/]+/", f"@{cluster.info['standby']}/", cluster.info["direct"]).split("?")[0]
-    client, out = _load(cluster, seconds=3, database=on_new_primary)
-    try:
-        output, _ = client.communicate(timeout=60)
-    finally:
-        if client.poll() is None:
-            client.kill()
-            client.wait()
-    assert client.returncode == 0, output
-    result = json.loads(out.read_text())
+    with _load(cluster, seconds=3, database=on_new_primary) as load:
+        result = load.result(timeout=60)
     print(f"after the old primary's thaw: {json.dumps(_counts(result))}")
     assert set(result["statuses"]) == {"201"}, result["statuses"]
     assert result["rows_found"] == result["acknowledged"] > 0, _counts(result)
