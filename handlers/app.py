@@ -198,7 +198,8 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
     The line: ``CLIENT METHOD PATH STATUS BYTES DURATION rid=REQUEST_ID``, e.g.
     ``203.0.113.7 POST /api/study_sessions 201 88 3.1ms rid=5f0c...``: the client is the peer, or
     with --trusted-proxies the address a trusted proxy forwarded (see forwarded.py); BYTES is the
-    response body's size in bytes, its Content-Length (``-`` when it has none).
+    response body's size in bytes, its Content-Length (``-`` when it has none, or for HEAD, whose
+    Content-Length is the GET's and whose body is not sent).
     """
     status = handler.get_status()
     request = handler.request
@@ -222,7 +223,8 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
             request.method,
             request.path,
             status,
-            handler._headers.get("Content-Length", "-"),  # tornado sets it from the body in finish()
+            # tornado sets it from the body in finish()
+            "-" if request.method == "HEAD" else handler._headers.get("Content-Length", "-"),
             1000 * seconds,
             getattr(handler, "request_id", "-"),
         )

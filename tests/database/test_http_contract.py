@@ -157,6 +157,16 @@ async def test_one_access_line_per_request(http_server_client, db: Db, catalog: 
     assert louder == []
 
 
+async def test_the_access_line_of_a_head_says_no_body_was_sent(
+    http_server_client, db: Db, catalog: Catalog, caplog
+):
+    caplog.set_level(logging.INFO, logger="portal")
+    head = await send(http_server_client, "HEAD", "/api/groups/1")
+    assert int(head.headers["Content-Length"]) > 0  # the GET's length
+    (record,) = [r for r in caplog.records if r.name == "portal.access"]
+    assert record.getMessage().startswith("127.0.0.1 HEAD /api/groups/1 200 - ")
+
+
 # -- CORS -----------------------------------------------------------------------------------------
 
 
